@@ -1,0 +1,59 @@
+# Settle: `make run` for the demo, `make test` for the suite. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test install system-deps translations extract-messages bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed translations
+
+# Compiled catalogues are build output: made from the .po files on every install.
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile --use-fuzzy -q -d portal/translations
+
+extract-messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o portal/translations/messages.pot .
+	$(BIN)/pybabel update -q -i portal/translations/messages.pot -d portal/translations
+
+# Demo on plain HTTP at 127.0.0.1: secure-only cookies would not be sent back, so they are relaxed here only.
+run: install
+	mkdir -p instance
+	$(FLASK) db upgrade
+	$(FLASK) demo
+	SETTLE_SESSION_COOKIE_SECURE=false SETTLE_REMEMBER_COOKIE_SECURE=false \
+	SETTLE_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python -m portal.serve --host $(HOST) --port $(PORT)
+
+# Tools the tests drive for real: Chromium (browser tests), zbar (QR decoding), poppler (PDF text).
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v zbarimg >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
+	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "Please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+test: install system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/import_csv.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache test-artifacts

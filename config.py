@@ -1,0 +1,77 @@
+"""Configuration: laptop-friendly defaults, overridden by SETTLE_* environment variables.
+
+Every `SETTLE_<KEY>` environment variable sets the Flask config key `<KEY>` (values are
+parsed as JSON when they look like JSON, as Flask's `from_prefixed_env` does).
+`DATABASE_URL` is honoured as well, as hosting platforms set it.
+"""
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        # Platforms still hand out the scheme SQLAlchemy dropped; use psycopg 3.
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://"):]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        return url
+    return f"sqlite:///{INSTANCE_DIR / 'settle.sqlite3'}"
+
+
+class Config:
+    """Defaults that work on a laptop with nothing else installed."""
+
+    # Signing key for sessions, CSRF and portal links. Set SETTLE_SECRET_KEY in production.
+    SECRET_KEY = "dev-only-secret-change-me"
+    SQLALCHEMY_DATABASE_URI = _database_url()
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # Public base URL used in links written into messages (no request is around then).
+    BASE_URL = "http://127.0.0.1:5000"
+    # Outgoing mail (Flask-Mail). Default: a local relay on port 1025.
+    MAIL_SERVER = "127.0.0.1"
+    MAIL_PORT = 1025
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_DEFAULT_SENDER = "settle@localhost"
+    # Languages offered to debtors and staff.
+    LANGUAGES = ["de", "en"]
+    BABEL_DEFAULT_LOCALE = "de"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
+    # Rate-limit storage; "redis://127.0.0.1:6379" to share counters across processes.
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    # Cookies: secure by default; SETTLE_SESSION_COOKIE_SECURE=false only for plain-HTTP development.
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = 60 * 60 * 8
+    WTF_CSRF_TIME_LIMIT = None  # bound to the session instead
+    # Largest request body (uploads, imports), bytes.
+    MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+    # Stripe: point the SDK at a local stand-in (e.g. localstripe) in development/tests.
+    STRIPE_API_BASE = None
+    # Where uploaded attachments and generated letters live (outside the web root).
+    STORAGE_DIR = str(INSTANCE_DIR / "storage")
+    # Days a portal link stays valid when the merchant sets nothing else.
+    LINK_TTL_DAYS = 60
+
+
+class TestConfig(Config):
+    """Used by the test suite: fast, deterministic, no outside services unless asked for."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    BASE_URL = "http://localhost"
+    RATELIMIT_ENABLED = True

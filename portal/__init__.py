@@ -1,0 +1,57 @@
+"""Settle: a self-hosted dunning and payment portal for online shops."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: object | dict | None = None) -> Flask:
+    """Build the application.
+
+    `config` is a config object, a mapping, or None for `config.Config`; SETTLE_*
+    environment variables are applied on top, except for a mapping given by tests,
+    which wins over everything.
+    """
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    import config as config_module
+
+    if config is None or isinstance(config, dict):
+        app.config.from_object(config_module.Config)
+    else:
+        app.config.from_object(config)
+    app.config.from_prefixed_env("SETTLE")
+    if isinstance(config, dict):
+        app.config.update(config)
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from portal import extensions, i18n, security, web
+    from portal.extensions import db, migrate, mail, csrf, limiter
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    mail.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    web.init_app(app)
+
+    from portal import models  # noqa: F401  (register every table with the metadata)
+    from portal.api import bp as api_bp
+    from portal.cli import init_app as init_cli
+
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)
+    init_cli(app)
+    _ = extensions
+    return app

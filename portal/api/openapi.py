@@ -1,0 +1,224 @@
+"""The OpenAPI 3.1 description of the shop API; tests validate real answers against it."""
+from __future__ import annotations
+
+AMOUNT = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["119.00"]}
+DATE = {"type": "string", "format": "date"}
+NULLABLE_STR = {"type": ["string", "null"]}
+
+SCHEMAS = {
+    "Address": {
+        "type": "object",
+        "properties": {
+            "street": NULLABLE_STR,
+            "postal_code": NULLABLE_STR,
+            "city": NULLABLE_STR,
+            "country": {"type": ["string", "null"], "pattern": "^[A-Za-z]{2}$"},
+        },
+    },
+    "DebtorIn": {
+        "type": "object",
+        "required": ["external_ref", "name"],
+        "properties": {
+            "external_ref": {"type": "string", "maxLength": 64, "description": "The shop's customer number"},
+            "kind": {"enum": ["person", "business"], "default": "person"},
+            "name": {"type": "string", "maxLength": 200},
+            "company": {**NULLABLE_STR, "description": "Required for business debtors"},
+            "email": NULLABLE_STR,
+            "phone": {**NULLABLE_STR, "description": "Mobile number; stored in E.164 form"},
+            "language": {"type": ["string", "null"], "enum": ["de", "en", None]},
+            "date_of_birth": {"type": ["string", "null"], "format": "date"},
+            "address": {"$ref": "#/components/schemas/Address"},
+        },
+    },
+    "LineIn": {
+        "type": "object",
+        "required": ["description", "amount"],
+        "properties": {
+            "description": {"type": "string"},
+            "quantity": {"type": ["number", "string"], "default": 1},
+            "amount": AMOUNT,
+        },
+    },
+    "InvoiceIn": {
+        "type": "object",
+        "required": ["number", "issue_date", "due_date", "amount", "debtor"],
+        "properties": {
+            "number": {"type": "string", "maxLength": 64},
+            "issue_date": DATE,
+            "due_date": DATE,
+            "amount": {**AMOUNT, "description": "Total as a decimal string in the currency's minor-unit precision"},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "default": "EUR"},
+            "order_ref": NULLABLE_STR,
+            "lines": {"type": "array", "items": {"$ref": "#/components/schemas/LineIn"}},
+            "debtor": {"$ref": "#/components/schemas/DebtorIn"},
+        },
+    },
+    "Invoice": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "number", "status", "issue_date", "due_date", "amount", "open_amount", "paid_amount",
+            "fees", "interest", "currency", "order_ref", "rf_reference", "debtor", "escalation", "portal_url",
+        ],
+        "properties": {
+            "number": {"type": "string"},
+            "status": {"enum": ["open", "paid", "cancelled", "written_off", "handed_over"]},
+            "issue_date": DATE,
+            "due_date": DATE,
+            "amount": AMOUNT,
+            "open_amount": {**AMOUNT, "description": "Negative when the debtor has paid more than owed (credit)"},
+            "paid_amount": AMOUNT,
+            "fees": AMOUNT,
+            "interest": AMOUNT,
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "order_ref": NULLABLE_STR,
+            "rf_reference": {"type": "string", "pattern": "^RF[0-9]{2}[0-9A-Z]{1,21}$"},
+            "debtor": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["external_ref", "name"],
+                "properties": {"external_ref": {"type": "string"}, "name": {"type": "string"}},
+            },
+            "escalation": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["step", "level", "next_action_on", "paused", "paused_reason"],
+                "properties": {
+                    "step": {**NULLABLE_STR, "description": "Key of the last dunning step taken"},
+                    "level": {"type": "integer", "minimum": 0},
+                    "next_action_on": {"type": ["string", "null"], "format": "date"},
+                    "paused": {"type": "boolean"},
+                    "paused_reason": {"enum": ["dispute", "plan", "promise", None]},
+                },
+            },
+            "portal_url": {"type": "string", "format": "uri"},
+        },
+    },
+    "PaymentIn": {
+        "type": "object",
+        "required": ["amount", "reference"],
+        "properties": {
+            "amount": AMOUNT,
+            "reference": {"type": "string", "maxLength": 120, "description": "The shop's payment id; repeats are idempotent"},
+            "received_on": {**DATE, "description": "Defaults to today"},
+        },
+    },
+    "PaymentResult": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["payment", "invoice"],
+        "properties": {
+            "payment": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["reference", "amount", "received_on"],
+                "properties": {"reference": {"type": "string"}, "amount": AMOUNT, "received_on": DATE},
+            },
+            "invoice": {"$ref": "#/components/schemas/Invoice"},
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "fields": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                "description": "Field path (e.g. debtor.email, lines[0].amount) → messages",
+            },
+            "invoice": {"$ref": "#/components/schemas/Invoice"},
+        },
+    },
+}
+
+
+def _json(schema: str) -> dict:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _error(description: str) -> dict:
+    return {"description": description, **_json("Error")}
+
+
+NUMBER_PARAM = {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}
+COMMON_ERRORS = {"401": _error("Missing, unknown or revoked API key")}
+
+
+def spec() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Settle shop API",
+            "version": "1.0.0",
+            "description": "Push open invoices into Settle and report payments. Amounts are decimal strings "
+            "in the currency's precision; dates are calendar dates (YYYY-MM-DD).",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+        },
+        "paths": {
+            "/invoices": {
+                "post": {
+                    "operationId": "createInvoice",
+                    "summary": "Create an invoice (and create or update its debtor)",
+                    "requestBody": {"required": True, **_json("InvoiceIn")},
+                    "responses": {
+                        "201": {"description": "Created", **_json("Invoice")},
+                        "200": {"description": "Repeat of an earlier identical submission", **_json("Invoice")},
+                        "409": _error("The number exists with different content"),
+                        "422": _error("Invalid fields"),
+                        **COMMON_ERRORS,
+                    },
+                }
+            },
+            "/invoices/{number}": {
+                "get": {
+                    "operationId": "getInvoice",
+                    "parameters": [NUMBER_PARAM],
+                    "responses": {
+                        "200": {"description": "The invoice", **_json("Invoice")},
+                        "404": _error("No such invoice for this merchant"),
+                        **COMMON_ERRORS,
+                    },
+                }
+            },
+            "/invoices/{number}/payments": {
+                "post": {
+                    "operationId": "addPayment",
+                    "summary": "Report a payment the shop received; idempotent by reference",
+                    "parameters": [NUMBER_PARAM],
+                    "requestBody": {"required": True, **_json("PaymentIn")},
+                    "responses": {
+                        "201": {"description": "Booked", **_json("PaymentResult")},
+                        "200": {"description": "Already booked (repeat)", **_json("PaymentResult")},
+                        "404": _error("No such invoice for this merchant"),
+                        "409": _error("The reference was booked with another amount or invoice"),
+                        "422": _error("Invalid fields"),
+                        **COMMON_ERRORS,
+                    },
+                }
+            },
+            "/invoices/{number}/cancel": {
+                "post": {
+                    "operationId": "cancelInvoice",
+                    "summary": "Cancel an open invoice; repeats are no-ops",
+                    "parameters": [NUMBER_PARAM],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}},
+                    },
+                    "responses": {
+                        "200": {"description": "Cancelled", **_json("Invoice")},
+                        "404": _error("No such invoice for this merchant"),
+                        "409": _error("The invoice is paid, handed over or written off"),
+                        **COMMON_ERRORS,
+                    },
+                }
+            },
+        },
+    }

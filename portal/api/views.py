@@ -1,0 +1,128 @@
+"""API views: thin wrappers around intake and the ledger; every query scoped to g.merchant."""
+from __future__ import annotations
+
+from flask import abort, g, jsonify, request
+from sqlalchemy import select
+
+from portal import ledger
+from portal.api import bp
+from portal.api.openapi import spec
+from portal.api.serialize import invoice_json
+from portal.clock import today_for
+from portal.domain.intake import validate_invoice, validate_payment
+from portal.domain.money import minor_to_str
+from portal.extensions import db
+from portal.intake.service import IntakeConflict, submit_invoice
+from portal.models import Invoice
+
+
+_NOT_JSON = {"": ["the body must be JSON (Content-Type: application/json)"]}
+
+
+def _unprocessable(fields: dict):
+    response = jsonify(error="validation_failed", message="The request has invalid fields.", fields=fields)
+    response.status_code = 422
+    return response
+
+
+def _conflict(message: str, invoice: Invoice | None = None):
+    body = {"error": "conflict", "message": message}
+    if invoice is not None:
+        body["invoice"] = invoice_json(invoice)
+    response = jsonify(body)
+    response.status_code = 409
+    return response
+
+
+def _invoice_or_404(number: str) -> Invoice:
+    invoice = db.session.execute(
+        select(Invoice).where(Invoice.merchant_id == g.merchant.id, Invoice.number == number)
+    ).scalar_one_or_none()
+    if invoice is None:
+        abort(404, description=f"No invoice {number!r}.")
+    return invoice
+
+
+def _today():
+    return today_for(g.merchant.timezone)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(spec())
+
+
+@bp.post("/invoices")
+def create_invoice():
+    body = request.get_json(silent=True)
+    if body is None:
+        return _unprocessable(_NOT_JSON)
+    data, errors = validate_invoice(body, today=_today())
+    if errors:
+        return _unprocessable(errors)
+    try:
+        result = submit_invoice(g.merchant, data, g.actor)
+    except IntakeConflict as exc:
+        db.session.rollback()
+        return _conflict(str(exc), exc.invoice)
+    db.session.commit()
+    return jsonify(invoice_json(result.invoice)), 201 if result.created else 200
+
+
+@bp.get("/invoices/<number>")
+def get_invoice(number: str):
+    invoice = _invoice_or_404(number)
+    body = invoice_json(invoice)
+    db.session.commit()  # last_used_at of the key
+    return jsonify(body)
+
+
+@bp.post("/invoices/<number>/payments")
+def add_payment(number: str):
+    invoice = _invoice_or_404(number)
+    body = request.get_json(silent=True)
+    if body is None:
+        return _unprocessable(_NOT_JSON)
+    data, errors = validate_payment(body, invoice.currency, today=_today())
+    if errors:
+        return _unprocessable(errors)
+    try:
+        booking = ledger.book(
+            invoice,
+            kind="payment",
+            amount_minor=data.amount_minor,
+            source="api",
+            external_ref=data.reference,
+            booked_on=data.received_on,
+            actor=g.actor,
+            memo="Payment reported by the shop",
+        )
+    except ledger.BookingConflict as exc:
+        db.session.rollback()
+        return _conflict(str(exc))
+    db.session.commit()
+    db.session.refresh(invoice)
+    payload = {
+        "payment": {
+            "reference": booking.entry.external_ref,
+            "amount": minor_to_str(-booking.entry.amount_minor, invoice.currency),
+            "received_on": booking.entry.booked_on.isoformat(),
+        },
+        "invoice": invoice_json(invoice),
+    }
+    return jsonify(payload), 201 if booking.created else 200
+
+
+@bp.post("/invoices/<number>/cancel")
+def cancel_invoice(number: str):
+    invoice = _invoice_or_404(number)
+    body = request.get_json(silent=True) or {}
+    reason = body.get("reason") if isinstance(body, dict) and isinstance(body.get("reason"), str) else None
+    try:
+        ledger.cancel(invoice, on=_today(), actor=g.actor, reason=reason)
+    except ledger.InvoiceClosed as exc:
+        db.session.rollback()
+        return _conflict(str(exc), invoice)
+    db.session.commit()
+    db.session.refresh(invoice)
+    return jsonify(invoice_json(invoice))

@@ -1,0 +1,1 @@
+"""Flask-free business rules: money, references, links, intake validation, escalation."""

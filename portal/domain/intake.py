@@ -1,0 +1,314 @@
+"""Validation and normalisation of incoming invoices, shared by the JSON API and the CSV import.
+
+`validate_invoice(payload)` takes the API's JSON shape (already-decoded Python values)
+and returns either an `InvoiceData` or a mapping of field path → error messages, so
+both entry points report every problem at once in the same words.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+from portal.domain.money import MoneyError, exponent, is_currency, parse_decimal, to_minor
+
+KINDS = ("person", "business")
+LANGUAGES = ("de", "en")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_API_AMOUNT = re.compile(r"^\d+(\.\d+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class DebtorData:
+    external_ref: str
+    kind: str
+    name: str
+    company: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    language: str | None = None
+    date_of_birth: date | None = None
+    street: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineData:
+    description: str
+    quantity: str
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceData:
+    number: str
+    issue_date: date
+    due_date: date
+    amount_minor: int
+    currency: str
+    debtor: DebtorData
+    order_ref: str | None = None
+    lines: tuple[LineData, ...] = field(default_factory=tuple)
+
+    def fingerprint(self) -> str:
+        """Identity of the invoice content: a repeat with the same fingerprint is the same submission.
+
+        Debtor contact details are left out on purpose: a resubmission with a corrected
+        address updates the debtor and is not a conflict about the invoice.
+        """
+        content = {
+            "number": self.number,
+            "issue_date": self.issue_date.isoformat(),
+            "due_date": self.due_date.isoformat(),
+            "amount_minor": self.amount_minor,
+            "currency": self.currency,
+            "order_ref": self.order_ref,
+            "lines": [asdict(line) for line in self.lines],
+            "debtor": self.debtor.external_ref,
+        }
+        return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    def lines_json(self) -> list[dict] | None:
+        return [asdict(line) for line in self.lines] or None
+
+
+class Errors(dict):
+    """field path → list of messages."""
+
+    def add(self, path: str, message: str) -> None:
+        self.setdefault(path, []).append(message)
+
+
+def _text(value, path: str, errors: Errors, *, required: bool, max_len: int) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errors.add(path, "is required")
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        errors.add(path, "must be a string")
+        return None
+    text = " ".join(str(value).split())  # line breaks and runs of spaces never belong in these fields
+    if len(text) > max_len:
+        errors.add(path, f"must be at most {max_len} characters")
+        return None
+    return text
+
+
+def parse_date(value) -> date:
+    """ISO dates (2025-12-15) and German ones (15.12.2025)."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date (YYYY-MM-DD)")
+    text = value.strip()
+    m = re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", text)
+    if m:
+        return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return date.fromisoformat(text)
+    raise ValueError("must be a date (YYYY-MM-DD)")
+
+
+def _date(value, path: str, errors: Errors, *, required: bool) -> date | None:
+    if value is None or value == "":
+        if required:
+            errors.add(path, "is required")
+        return None
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        errors.add(path, str(exc) if "must" in str(exc) else "is not a valid date")
+        return None
+
+
+def _amount(value, currency: str | None, path: str, errors: Errors, *, lenient: bool) -> int | None:
+    if value is None or value == "":
+        errors.add(path, "is required")
+        return None
+    if not isinstance(value, str):
+        errors.add(path, 'must be a decimal string such as "49.90"')
+        return None
+    if not lenient and not _API_AMOUNT.match(value.strip()):
+        errors.add(path, 'must be a decimal string such as "49.90"')
+        return None
+    try:
+        dec = parse_decimal(value)
+    except MoneyError:
+        errors.add(path, "is not an amount")
+        return None
+    if currency is None:
+        return None
+    try:
+        return to_minor(dec, currency)
+    except MoneyError:
+        errors.add(path, f"has more than {exponent(currency)} decimal places for {currency}")
+        return None
+
+
+def normalize_phone(raw: str, country: str | None) -> str | None:
+    """E.164 ("+491701234567") from what people type; None when it cannot be a phone number."""
+    digits = re.sub(r"[\s\-/().]", "", raw)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    elif digits.startswith("0") and (country or "DE") in _TRUNK_PREFIX:
+        digits = _TRUNK_PREFIX[country or "DE"] + digits[1:]
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
+        return None
+    return digits
+
+
+_TRUNK_PREFIX = {"DE": "+49", "AT": "+43", "CH": "+41", "NL": "+31", "BE": "+32", "FR": "+33", "GB": "+44"}
+
+
+def _debtor(payload, errors: Errors, *, today: date | None) -> DebtorData | None:
+    if not isinstance(payload, dict):
+        errors.add("debtor", "is required" if payload is None else "must be an object")
+        return None
+    p = "debtor."
+    ref = _text(payload.get("external_ref"), p + "external_ref", errors, required=True, max_len=64)
+    kind = payload.get("kind") or "person"
+    if kind not in KINDS:
+        errors.add(p + "kind", "must be person or business")
+    name = _text(payload.get("name"), p + "name", errors, required=True, max_len=200)
+    company = _text(payload.get("company"), p + "company", errors, required=False, max_len=200)
+    if kind == "business" and not company:
+        errors.add(p + "company", "is required for business debtors")
+    email = _text(payload.get("email"), p + "email", errors, required=False, max_len=254)
+    if email and not _EMAIL.match(email):
+        errors.add(p + "email", "is not a valid email address")
+    address = payload.get("address") or {}
+    if not isinstance(address, dict):
+        errors.add(p + "address", "must be an object")
+        address = {}
+    country = _text(address.get("country"), p + "address.country", errors, required=False, max_len=2)
+    if country:
+        country = country.upper()
+        if not _COUNTRY.match(country):
+            errors.add(p + "address.country", "must be a two-letter ISO 3166 country code")
+    phone = _text(payload.get("phone"), p + "phone", errors, required=False, max_len=40)
+    if phone:
+        normalized = normalize_phone(phone, country)
+        if normalized is None:
+            errors.add(p + "phone", "is not a valid phone number (use +49…)")
+        phone = normalized
+    language = _text(payload.get("language"), p + "language", errors, required=False, max_len=5)
+    if language:
+        language = language.lower().split("-")[0].split("_")[0]
+        if language not in LANGUAGES:
+            errors.add(p + "language", f"must be one of {', '.join(LANGUAGES)}")
+    dob = _date(payload.get("date_of_birth"), p + "date_of_birth", errors, required=False)
+    if dob and today and dob >= today:
+        errors.add(p + "date_of_birth", "must be in the past")
+    if ref is None or name is None or kind not in KINDS:
+        return None
+    return DebtorData(
+        external_ref=ref,
+        kind=kind,
+        name=name,
+        company=company,
+        email=email.lower() if email else None,
+        phone=phone,
+        language=language,
+        date_of_birth=dob,
+        street=_text(address.get("street"), p + "address.street", errors, required=False, max_len=200),
+        postal_code=_text(address.get("postal_code"), p + "address.postal_code", errors, required=False, max_len=20),
+        city=_text(address.get("city"), p + "address.city", errors, required=False, max_len=100),
+        country=country,
+    )
+
+
+def validate_invoice(payload, *, today: date | None = None, lenient: bool = False) -> tuple[InvoiceData | None, Errors]:
+    """Check an invoice submission; `lenient` accepts spreadsheet amounts ("1.234,56")."""
+    errors = Errors()
+    if not isinstance(payload, dict):
+        errors.add("", "the body must be a JSON object")
+        return None, errors
+    number = _text(payload.get("number"), "number", errors, required=True, max_len=64)
+    currency = payload.get("currency") or "EUR"
+    if not isinstance(currency, str) or not is_currency(currency.strip().upper()):
+        errors.add("currency", "must be an ISO 4217 currency code such as EUR")
+        currency = None
+    else:
+        currency = currency.strip().upper()
+    issue_date = _date(payload.get("issue_date"), "issue_date", errors, required=True)
+    due_date = _date(payload.get("due_date"), "due_date", errors, required=True)
+    if issue_date and due_date and due_date < issue_date:
+        errors.add("due_date", "must not be before issue_date")
+    amount = _amount(payload.get("amount"), currency, "amount", errors, lenient=lenient)
+    if amount is not None and amount <= 0:
+        errors.add("amount", "must be greater than zero")
+    order_ref = _text(payload.get("order_ref"), "order_ref", errors, required=False, max_len=64)
+    lines: list[LineData] = []
+    raw_lines = payload.get("lines") or []
+    if not isinstance(raw_lines, list):
+        errors.add("lines", "must be a list")
+        raw_lines = []
+    for i, line in enumerate(raw_lines):
+        path = f"lines[{i}]"
+        if not isinstance(line, dict):
+            errors.add(path, "must be an object")
+            continue
+        description = _text(line.get("description"), path + ".description", errors, required=True, max_len=500)
+        quantity = line.get("quantity", 1)
+        if isinstance(quantity, bool) or not isinstance(quantity, (int, float, str)):
+            errors.add(path + ".quantity", "must be a number")
+            quantity = None
+        else:
+            try:
+                qty = parse_decimal(str(quantity))
+                if qty <= 0:
+                    raise MoneyError("not positive")
+                quantity = str(qty.normalize()) if qty == qty.to_integral_value() else str(qty)
+            except MoneyError:
+                errors.add(path + ".quantity", "must be a positive number")
+                quantity = None
+        line_amount = _amount(line.get("amount"), currency, path + ".amount", errors, lenient=lenient)
+        if description and quantity is not None and line_amount is not None:
+            lines.append(LineData(description, quantity, line_amount))
+    debtor = _debtor(payload.get("debtor"), errors, today=today)
+    if errors:
+        return None, errors
+    assert number and issue_date and due_date and amount is not None and currency and debtor
+    return (
+        InvoiceData(
+            number=number,
+            issue_date=issue_date,
+            due_date=due_date,
+            amount_minor=amount,
+            currency=currency,
+            debtor=debtor,
+            order_ref=order_ref,
+            lines=tuple(lines),
+        ),
+        errors,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentData:
+    amount_minor: int
+    reference: str
+    received_on: date
+
+
+def validate_payment(payload, currency: str, *, today: date) -> tuple[PaymentData | None, Errors]:
+    errors = Errors()
+    if not isinstance(payload, dict):
+        errors.add("", "the body must be a JSON object")
+        return None, errors
+    amount = _amount(payload.get("amount"), currency, "amount", errors, lenient=False)
+    if amount is not None and amount <= 0:
+        errors.add("amount", "must be greater than zero")
+    reference = _text(payload.get("reference"), "reference", errors, required=True, max_len=120)
+    received_on = _date(payload.get("received_on"), "received_on", errors, required=False) or today
+    if received_on > today:
+        errors.add("received_on", "must not be in the future")
+    if errors:
+        return None, errors
+    assert amount is not None and reference
+    return PaymentData(amount, reference, received_on), errors

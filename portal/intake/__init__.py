@@ -1,0 +1,1 @@
+"""Invoice intake: the same rules for the JSON API and the CSV import."""

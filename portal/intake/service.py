@@ -1,0 +1,122 @@
+"""Creating invoices and their debtors from validated intake data (one submission at a time)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.domain import rf
+from portal.domain.intake import DebtorData, InvoiceData
+from portal.extensions import db
+from portal.models import Debtor, Event, Invoice, Merchant
+
+DEBTOR_FIELDS = (
+    "kind", "name", "company", "email", "phone", "language",
+    "date_of_birth", "street", "postal_code", "city", "country",
+)
+
+
+class IntakeConflict(Exception):
+    """The invoice number exists with different content."""
+
+    def __init__(self, invoice: Invoice):
+        super().__init__(f"invoice {invoice.number} already exists with different content")
+        self.invoice = invoice
+
+
+@dataclass
+class IntakeResult:
+    invoice: Invoice
+    created: bool
+
+
+def debtor_values(data: DebtorData) -> dict:
+    return {f: getattr(data, f) for f in DEBTOR_FIELDS}
+
+
+def upsert_debtor(merchant: Merchant, data: DebtorData, actor: str) -> Debtor:
+    """Create the debtor, or update the fields the shop sent (blank fields never erase what we know)."""
+    debtor = db.session.execute(
+        select(Debtor).where(Debtor.merchant_id == merchant.id, Debtor.external_ref == data.external_ref)
+    ).scalar_one_or_none()
+    values = debtor_values(data)
+    if debtor is None:
+        debtor = Debtor(merchant_id=merchant.id, external_ref=data.external_ref, **values)
+        db.session.add(debtor)
+        db.session.flush()
+        db.session.add(Event(merchant_id=merchant.id, debtor_id=debtor.id, kind="debtor.created", actor=actor))
+        return debtor
+    changed = {}
+    for name, value in values.items():
+        if value is not None and getattr(debtor, name) != value:
+            changed[name] = [_jsonable(getattr(debtor, name)), _jsonable(value)]
+            setattr(debtor, name, value)
+    if changed:
+        db.session.add(
+            Event(merchant_id=merchant.id, debtor_id=debtor.id, kind="debtor.updated", actor=actor, data={"changed": changed})
+        )
+    return debtor
+
+
+def _jsonable(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def invoice_row(merchant_id: int, debtor_id: int, data: InvoiceData) -> dict:
+    """Column values of a new invoice (shared with the bulk import)."""
+    return {
+        "merchant_id": merchant_id,
+        "debtor_id": debtor_id,
+        "number": data.number,
+        "issue_date": data.issue_date,
+        "due_date": data.due_date,
+        "currency": data.currency,
+        "amount_minor": data.amount_minor,
+        "open_minor": data.amount_minor,
+        "status": "open",
+        "order_ref": data.order_ref,
+        "lines": data.lines_json(),
+        "rf_reference": rf.new(),
+        "intake_fingerprint": data.fingerprint(),
+        "dunning_level": 0,
+        # The dunning run looks at the invoice from its due date on and plans the real steps.
+        "next_action_on": data.due_date,
+    }
+
+
+def submit_invoice(merchant: Merchant, data: InvoiceData, actor: str) -> IntakeResult:
+    """Create the invoice, or return the existing one if this is a repeat (caller commits)."""
+    existing = db.session.execute(
+        select(Invoice).where(Invoice.merchant_id == merchant.id, Invoice.number == data.number)
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.intake_fingerprint != data.fingerprint():
+            raise IntakeConflict(existing)
+        upsert_debtor(merchant, data.debtor, actor)
+        return IntakeResult(existing, False)
+    debtor = upsert_debtor(merchant, data.debtor, actor)
+    invoice = Invoice(**invoice_row(merchant.id, debtor.id, data))
+    try:
+        with db.session.begin_nested():
+            db.session.add(invoice)
+            db.session.flush()
+    except IntegrityError:
+        # A concurrent submission of the same number won the race: answer as for a repeat.
+        existing = db.session.execute(
+            select(Invoice).where(Invoice.merchant_id == merchant.id, Invoice.number == data.number)
+        ).scalar_one()
+        if existing.intake_fingerprint != data.fingerprint():
+            raise IntakeConflict(existing) from None
+        return IntakeResult(existing, False)
+    db.session.add(
+        Event(
+            merchant_id=merchant.id,
+            invoice_id=invoice.id,
+            debtor_id=debtor.id,
+            kind="invoice.created",
+            actor=actor,
+            data={"amount_minor": invoice.amount_minor, "currency": invoice.currency, "due_date": invoice.due_date.isoformat()},
+        )
+    )
+    return IntakeResult(invoice, True)

@@ -1,0 +1,51 @@
+"""A debtor: a shop's customer who owes money, known by the shop's customer reference."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.merchant import Merchant
+from portal.models.types import UTCDateTime, utcnow
+
+
+class Debtor(db.Model):
+    __tablename__ = "debtor"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "external_ref"),
+        CheckConstraint("kind IN ('person', 'business')", name="kind_known"),
+        CheckConstraint("preferred_channel IS NULL OR preferred_channel IN ('email', 'sms', 'letter')", name="channel_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id", ondelete="CASCADE"), index=True, comment="Tenant")
+    external_ref: Mapped[str] = mapped_column(String(64), comment="The shop's customer number, unique per merchant")
+    kind: Mapped[str] = mapped_column(String(10), default="person", comment="person (consumer) or business")
+    name: Mapped[str] = mapped_column(String(200), comment="Full name of the person (contact person for businesses)")
+    company: Mapped[str | None] = mapped_column(String(200), comment="Company name for business debtors")
+    email: Mapped[str | None] = mapped_column(String(254), comment="Email address for reminders")
+    phone: Mapped[str | None] = mapped_column(String(40), comment="Mobile number in E.164 form for SMS")
+    street: Mapped[str | None] = mapped_column(String(200), comment="Postal address: street and number")
+    postal_code: Mapped[str | None] = mapped_column(String(20), comment="Postal address: postal code")
+    city: Mapped[str | None] = mapped_column(String(100), comment="Postal address: city")
+    country: Mapped[str | None] = mapped_column(String(2), comment="Postal address: ISO 3166 country code")
+    language: Mapped[str | None] = mapped_column(String(5), comment="Preferred language (de, en)")
+    date_of_birth: Mapped[date | None] = mapped_column(Date, comment="Birth date, for age-banded reminder policies")
+    preferred_channel: Mapped[str | None] = mapped_column(String(10), comment="Channel the debtor chose: email, sms or letter")
+    consent_email: Mapped[bool] = mapped_column(Boolean, default=True, comment="May be reminded by email")
+    consent_sms: Mapped[bool] = mapped_column(Boolean, default=False, comment="Agreed to reminders by SMS")
+    link_version: Mapped[int] = mapped_column(Integer, default=1, comment="Bumped to revoke every outstanding portal link")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When the debtor was first seen")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, comment="Last change")
+
+    merchant: Mapped[Merchant] = relationship()
+
+    @property
+    def display_name(self) -> str:
+        return self.company or self.name
+
+    @property
+    def is_business(self) -> bool:
+        return self.kind == "business"

@@ -1,0 +1,29 @@
+"""`make run`: the web server for local use, with the demo links printed first.
+
+Production runs gunicorn instead (see README).
+"""
+from __future__ import annotations
+
+import argparse
+
+from portal import create_app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run Settle locally.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    app = create_app()
+    with app.app_context():
+        from portal.demo import demo_links
+
+        print(f"\nSettle is running on http://{args.host}:{args.port}  (health: /healthz)")
+        for label, url in demo_links():
+            print(f"  portal for {label}: {url}")
+        print()
+    app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Shared fixtures: an app on a fresh database per test (SQLite, or PostgreSQL when
+SETTLE_TEST_DATABASE_URL points at one), a client and a CLI runner."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from portal import create_app
+from portal.extensions import db
+
+TEST_DATABASE_URL = os.environ.get("SETTLE_TEST_DATABASE_URL")
+
+
+def is_postgres() -> bool:
+    return bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    if TEST_DATABASE_URL:
+        return TEST_DATABASE_URL
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url):
+    app = create_app(test_settings(database_url))
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        db.engine.dispose()
+    return True
+
+
+def _wipe() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+def test_settings(database_url: str, **extra) -> dict:
+    from config import TestConfig
+
+    settings = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
+    settings.update(SQLALCHEMY_DATABASE_URI=database_url, **extra)
+    return settings
+
+
+@pytest.fixture
+def app(database_url, _schema, tmp_path):
+    app = create_app(test_settings(database_url, STORAGE_DIR=str(tmp_path / "storage")))
+    with app.app_context():
+        yield app
+        db.session.rollback()
+        _wipe()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
