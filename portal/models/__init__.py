@@ -3,6 +3,7 @@ from portal.models.merchant import ApiKey, Merchant, User
 from portal.models.debtor import Debtor
 from portal.models.invoice import Invoice, InvoiceStatus, LedgerEntry, LedgerKind
 from portal.models.audit import Event
+from portal.models.message import Message, MessageInvoice, MessageStatus
 
 __all__ = [
     "ApiKey",
@@ -13,5 +14,8 @@ __all__ = [
     "LedgerEntry",
     "LedgerKind",
     "Merchant",
+    "Message",
+    "MessageInvoice",
+    "MessageStatus",
     "User",
 ]
