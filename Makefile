@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install system-deps translations extract-messages bench clean
+.PHONY: run test install system-deps translations bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,10 @@ install: $(VENV)/.installed translations
 
 # Compiled catalogues are build output: made from the .po files on every install.
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile --use-fuzzy -q -d portal/translations
+	@for d in $$(find portal -type d -name translations); do \
+	  if ls $$d/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then $(BIN)/pybabel compile --use-fuzzy -q -d $$d || exit 1; fi; \
+	done
 
-extract-messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o portal/translations/messages.pot .
-	$(BIN)/pybabel update -q -i portal/translations/messages.pot -d portal/translations
 
 # Demo on plain HTTP at 127.0.0.1: secure-only cookies would not be sent back, so they are relaxed here only.
 run: install

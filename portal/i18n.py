@@ -1,10 +1,12 @@
 """Language selection and locale-aware formatting of money and dates (Flask-Babel)."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
+from pathlib import Path
 
 from flask import Flask, current_app, g, request
-from flask_babel import format_date, get_locale
+from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
 
 from portal.domain.money import Money
 from portal.extensions import babel
@@ -26,11 +28,63 @@ def format_money(value: Money) -> str:
     return format_currency(value.decimal, value.currency, locale=str(get_locale() or "de"))
 
 
+def format_minor(minor: int, currency: str) -> str:
+    return format_money(Money(int(minor), currency))
+
+
 def format_day(value: date, fmt: str = "medium") -> str:
     return format_date(value, fmt)
 
 
+def format_when(value: datetime) -> str:
+    """A moment in the app's time zone; naive values (SQLite) are UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return format_datetime(value, "short")
+
+
+STATUS_LABELS = {
+    "open": _l("open"),
+    "paid": _l("paid"),
+    "cancelled": _l("cancelled"),
+    "written_off": _l("written off"),
+    "handed_over": _l("handed over to collection"),
+    "all": _l("all"),
+}
+LEDGER_LABELS = {
+    "payment": _l("Payments"),
+    "credit": _l("Credits"),
+    "write_off": _l("Written off"),
+    "fee": _l("Fees"),
+    "interest": _l("Interest"),
+    "refund": _l("Refunds"),
+    "chargeback": _l("Chargebacks"),
+    "reversal": _l("Returned transfers"),
+    "adjustment": _l("Corrections"),
+}
+
+
+def status_label(status: str) -> str:
+    return str(STATUS_LABELS.get(status, status))
+
+
+def ledger_label(kind: str) -> str:
+    return str(LEDGER_LABELS.get(kind, kind))
+
+
+def translation_directories() -> str:
+    """Every `translations` folder under portal/: each feature keeps its own German catalogue."""
+    root = Path(__file__).resolve().parent
+    dirs = sorted(str(p) for p in root.rglob("translations") if p.is_dir())
+    return ";".join(dirs)
+
+
 def init_app(app: Flask) -> None:
-    babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories=translation_directories())
+    app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["day"] = format_day
+    app.jinja_env.filters["minor_money"] = format_minor
+    app.jinja_env.filters["when"] = format_when
+    app.jinja_env.globals["status_label"] = status_label
+    app.jinja_env.globals["ledger_label"] = ledger_label

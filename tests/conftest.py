@@ -7,6 +7,8 @@ import os
 import pytest
 from sqlalchemy import create_engine, text
 
+from flask.testing import FlaskClient
+
 from portal import create_app
 from portal.extensions import db
 
@@ -53,9 +55,28 @@ def test_settings(database_url: str, **extra) -> dict:
     return settings
 
 
+class FreshGClient(FlaskClient):
+    """A test client whose requests do not share `g`.
+
+    Tests keep an app context open (for db.session), and Flask reuses it for requests,
+    so without this, `g` (CSRF token cache, current merchant, locale) would leak from
+    one request into the next, which never happens in production.
+    """
+
+    def open(self, *args, **kwargs):
+        from flask import g
+
+        g.__dict__.clear()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            g.__dict__.clear()
+
+
 @pytest.fixture
 def app(database_url, _schema, tmp_path):
     app = create_app(test_settings(database_url, STORAGE_DIR=str(tmp_path / "storage")))
+    app.test_client_class = FreshGClient
     with app.app_context():
         yield app
         db.session.rollback()

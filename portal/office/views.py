@@ -1,0 +1,107 @@
+"""Back-office overview pages: dashboard, invoice list and an invoice's timeline."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import g, render_template, request
+from sqlalchemy import func, or_, select
+
+from portal import ledger
+from portal.clock import today_for
+from portal.extensions import db
+from portal.models import Debtor, Event, Invoice, LedgerEntry, Message, MessageInvoice
+from portal.office import bp, scoped_get
+
+PAGE_SIZE = 50
+
+
+def _by_currency(stmt) -> list[tuple[str, int, int]]:
+    """(currency, count, total minor) rows: amounts in different currencies are never added up."""
+    return [tuple(r) for r in db.session.execute(stmt).all()]
+
+
+@bp.get("/")
+def dashboard():
+    today = today_for(g.merchant.timezone)
+    m = g.merchant.id
+    open_q = (
+        select(Invoice.currency, func.count(), func.coalesce(func.sum(Invoice.open_minor), 0))
+        .where(Invoice.merchant_id == m, Invoice.status == "open")
+        .group_by(Invoice.currency)
+        .order_by(Invoice.currency)
+    )
+    since = today - timedelta(days=30)
+    recovered = _by_currency(
+        select(LedgerEntry.currency, func.count(), func.coalesce(func.sum(-LedgerEntry.amount_minor), 0))
+        .where(LedgerEntry.merchant_id == m, LedgerEntry.kind == "payment", LedgerEntry.booked_on >= since)
+        .group_by(LedgerEntry.currency)
+        .order_by(LedgerEntry.currency)
+    )
+    by_status = dict(
+        db.session.execute(
+            select(Invoice.status, func.count()).where(Invoice.merchant_id == m).group_by(Invoice.status)
+        ).all()
+    )
+    return render_template(
+        "office/dashboard.html",
+        open_rows=_by_currency(open_q),
+        overdue_rows=_by_currency(open_q.where(Invoice.due_date < today)),
+        recovered_rows=recovered,
+        by_status=by_status,
+        today=today,
+    )
+
+
+@bp.get("/invoices")
+def invoices():
+    q = (request.args.get("q") or "").strip()
+    status = request.args.get("status") or "open"
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    stmt = (
+        select(Invoice)
+        .join(Debtor, Debtor.id == Invoice.debtor_id)
+        .where(Invoice.merchant_id == g.merchant.id)
+        .order_by(Invoice.due_date, Invoice.id)
+    )
+    if status != "all":
+        stmt = stmt.where(Invoice.status == status)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(
+            or_(Invoice.number.ilike(like), Debtor.name.ilike(like), Debtor.company.ilike(like), Debtor.external_ref.ilike(like))
+        )
+    rows = db.session.execute(stmt.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).scalars().all()
+    template = "office/partials/_invoice_rows.html" if request.headers.get("HX-Request") else "office/invoices.html"
+    response = render_template(template, invoices=rows[:PAGE_SIZE], has_more=len(rows) > PAGE_SIZE, page=page, q=q, status=status)
+    return response, 200, {"Vary": "HX-Request"}
+
+
+def timeline(invoice: Invoice) -> list[dict]:
+    """Everything that happened to an invoice, oldest first: events and messages."""
+    items = [
+        {"at": e.occurred_at, "kind": e.kind, "actor": e.actor, "data": e.data or {}}
+        for e in db.session.execute(
+            select(Event).where(Event.invoice_id == invoice.id).order_by(Event.occurred_at, Event.id)
+        ).scalars()
+    ]
+    messages = db.session.execute(
+        select(Message)
+        .join(MessageInvoice, MessageInvoice.message_id == Message.id)
+        .where(MessageInvoice.invoice_id == invoice.id)
+        .order_by(Message.created_at)
+    ).scalars()
+    for msg in messages:
+        items.append(
+            {"at": msg.sent_at or msg.created_at, "kind": f"message.{msg.status}", "actor": "system",
+             "data": {"channel": msg.channel, "template": msg.template, "subject": msg.subject, "message_id": msg.id}}
+        )
+    items.sort(key=lambda i: i["at"])
+    return items
+
+
+@bp.get("/invoices/<int:invoice_id>")
+def invoice_detail(invoice_id: int):
+    invoice = scoped_get(Invoice, invoice_id)
+    return render_template(
+        "office/invoice.html", invoice=invoice, totals=ledger.charges(invoice), timeline=timeline(invoice)
+    )
