@@ -35,22 +35,27 @@ def create_app(config: object | dict | None = None) -> Flask:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from portal import extensions, i18n, security, web
-    from portal.extensions import db, migrate, mail, csrf, limiter
+    from portal.extensions import db, migrate, mail, csrf, limiter, login
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    login.init_app(app)
+    login.login_view = "office.login"
+    login.session_protection = "strong"
     i18n.init_app(app)
     security.init_app(app)
     web.init_app(app)
 
     from portal import models  # noqa: F401  (register every table with the metadata)
     from portal.api import bp as api_bp
+    from portal.office import bp as office_bp
     from portal.cli import init_app as init_cli
 
     app.register_blueprint(api_bp)
+    app.register_blueprint(office_bp)
     csrf.exempt(api_bp)
     init_cli(app)
     _ = extensions
