@@ -86,3 +86,4 @@ def scoped_get(model, object_id: int):
 
 
 from portal.office import auth, views  # noqa: E402,F401
+from portal.office import cases  # noqa: E402,F401
