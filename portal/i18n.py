@@ -32,7 +32,10 @@ def format_minor(minor: int, currency: str) -> str:
     return format_money(Money(int(minor), currency))
 
 
-def format_day(value: date, fmt: str = "medium") -> str:
+def format_day(value: date | str, fmt: str = "medium") -> str:
+    """A calendar date per locale; ISO strings (as stored in message context) are accepted too."""
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
     return format_date(value, fmt)
 
 

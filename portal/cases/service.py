@@ -101,7 +101,7 @@ def _notify_staff(case: Case, template: str = "staff_new_case") -> None:
             merchant=case.debtor.merchant,
             template=template,
             dedupe_key=f"case:{case.id}:staff:{template}",
-            context={"case_id": case.id, "kind": case.kind, "debtor": case.debtor.display_name,
+            context={"case_id": case.id, "kind": case.kind, "debtor_name": case.debtor.display_name,
                      "invoices": [inv.number for inv in case.invoices]},
         )
 

@@ -26,8 +26,8 @@ def test_a_wrong_password_is_refused_with_the_same_message_as_an_unknown_email(c
     wrong = sign_in(client, staff_a.email, "not the password")
     unknown = sign_in(client, "nobody@example.com", "not the password")
     assert wrong.status_code == unknown.status_code == 401
-    assert "not correct" in wrong.get_data(as_text=True)
-    assert wrong.get_data(as_text=True).count("not correct") == unknown.get_data(as_text=True).count("not correct")
+    assert "nicht korrekt" in wrong.get_data(as_text=True)
+    assert wrong.get_data(as_text=True).count("nicht korrekt") == unknown.get_data(as_text=True).count("nicht korrekt") == 1
     assert client.get("/office/").status_code == 302
 
 

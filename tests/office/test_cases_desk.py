@@ -51,7 +51,7 @@ def test_a_credit_larger_than_the_open_amount_is_refused_with_the_page_again(sig
         "csrf_token": csrf_from(page), "mode": "partial", f"credit_{inv.id}": "500,00",
     })
     assert response.status_code == 422
-    assert "at most the open amount" in response.get_data(as_text=True)
+    assert "höchstens so hoch wie der offene Betrag" in response.get_data(as_text=True)
     db.session.expire_all()
     assert inv.open_minor == 11900 and case.status == "open"
 
