@@ -1,10 +1,46 @@
 """Back-office forms (Flask-WTF: CSRF on every one)."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, EmailField, IntegerField, PasswordField, StringField, URLField
+from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 
 class LoginForm(FlaskForm):
     email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class SettingsForm(FlaskForm):
+    """The merchant's settings; secrets are write-only (an empty field keeps the stored value)."""
+
+    name = StringField(_l("Shop name shown to customers"), validators=[DataRequired(), Length(max=120)])
+    legal_name = StringField(_l("Registered company name"), validators=[DataRequired(), Length(max=200)])
+    street = StringField(_l("Street and number"), validators=[Optional(), Length(max=200)])
+    postal_code = StringField(_l("Postal code"), validators=[Optional(), Length(max=20)])
+    city = StringField(_l("City"), validators=[Optional(), Length(max=100)])
+    support_email = EmailField(_l("Support email"), validators=[Optional(), Length(max=254)])
+    support_phone = StringField(_l("Support phone"), validators=[Optional(), Length(max=40)])
+    support_hours = StringField(_l("Support hours"), validators=[Optional(), Length(max=200)])
+    iban = StringField(_l("IBAN"), validators=[DataRequired(), Length(max=42)])
+    bic = StringField(_l("BIC"), validators=[Optional(), Length(max=11)])
+    account_holder = StringField(_l("Account holder"), validators=[DataRequired(), Length(max=70)])
+    logo_url = StringField(_l("Logo (path on this server, e.g. /static/img/logo.svg)"), validators=[Optional(), Length(max=500)])
+    primary_color = StringField(_l("Brand colour"), validators=[DataRequired(), Regexp(r"^#[0-9a-fA-F]{6}$")])
+    accent_color = StringField(_l("Background colour"), validators=[DataRequired(), Regexp(r"^#[0-9a-fA-F]{6}$")])
+    imprint_url = URLField(_l("Imprint (Impressum) URL"), validators=[Optional(), URL(require_tld=True), Length(max=500)])
+    privacy_url = URLField(_l("Privacy notice URL"), validators=[Optional(), URL(require_tld=True), Length(max=500)])
+    link_ttl_days = IntegerField(_l("Days a link in a message stays valid"), validators=[InputRequired(), NumberRange(1, 365)])
+    link_step_up = BooleanField(_l("Ask for the postal code before showing invoice details"))
+    dunning_fee_cap = StringField(_l("Highest dunning fee per notice"), validators=[InputRequired()])
+    business_flat_fee = BooleanField(_l("Charge business customers the €40 flat fee (§ 288 (5) BGB)"))
+    plan_max_rates = IntegerField(_l("Installments: most monthly rates without review"), validators=[InputRequired(), NumberRange(2, 36)])
+    plan_min_rate = StringField(_l("Installments: smallest rate without review"), validators=[InputRequired()])
+    plan_max_total = StringField(_l("Installments: largest total without review"), validators=[InputRequired()])
+    plan_first_rate_days = IntegerField(_l("Installments: first rate at most this many days ahead"), validators=[InputRequired(), NumberRange(1, 92)])
+    plan_include_charges = BooleanField(_l("Installments include fees and interest (otherwise they are waived)"))
+    plan_grace_days = IntegerField(_l("Installments: days of grace before a late rate ends the plan"), validators=[InputRequired(), NumberRange(0, 60)])
+    promise_max_days = IntegerField(_l("Promise to pay: latest date, in days from today"), validators=[InputRequired(), NumberRange(1, 90)])
+    case_sla_business_days = IntegerField(_l("Answer requests within (business days)"), validators=[InputRequired(), NumberRange(1, 30)])
+    stripe_secret_key = PasswordField(_l("Stripe secret key (leave empty to keep)"), validators=[Optional(), Length(max=255)])
+    stripe_webhook_secret = PasswordField(_l("Stripe webhook signing secret (leave empty to keep)"), validators=[Optional(), Length(max=255)])
+    clear_stripe = BooleanField(_l("Remove the stored Stripe keys"))

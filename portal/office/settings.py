@@ -1,0 +1,105 @@
+"""Merchant settings (admins only): shop details, bank account, branding, links, dunning charges,
+installment and promise rules, service level, and Stripe keys that are never shown back in full."""
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from portal.domain.contrast import palette
+from portal.domain.iban import BankAccountError, validate_bank_account
+from portal.domain.money import MoneyError, minor_to_str, parse_minor
+from portal.extensions import db
+from portal.office import audit, bp, register_nav, require_admin
+from portal.office.forms import SettingsForm
+
+register_nav("office.settings", _l("Settings"), admin_only=True)
+
+PLAIN_FIELDS = (
+    "name", "legal_name", "street", "postal_code", "city", "support_email", "support_phone", "support_hours",
+    "account_holder", "logo_url", "primary_color", "accent_color", "imprint_url", "privacy_url", "link_ttl_days",
+    "link_step_up", "business_flat_fee", "plan_max_rates", "plan_first_rate_days", "plan_include_charges",
+    "plan_grace_days", "promise_max_days", "case_sla_business_days",
+)
+MONEY_FIELDS = {"dunning_fee_cap": "dunning_fee_cap_minor", "plan_min_rate": "plan_min_rate_minor",
+                "plan_max_total": "plan_max_total_minor"}
+CURRENCY = "EUR"  # the merchant's rules are set in the currency of its home market
+
+
+def masked(secret: str | None) -> str | None:
+    """Enough of a key to recognise it, never enough to use it."""
+    if not secret:
+        return None
+    return f"{secret[:8]}…{secret[-4:]}" if len(secret) > 16 else "…" + secret[-2:]
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    require_admin()
+    merchant = g.merchant
+    form = SettingsForm(obj=merchant)
+    if not form.is_submitted():
+        form.iban.data = merchant.iban
+        for field, column in MONEY_FIELDS.items():
+            getattr(form, field).data = minor_to_str(getattr(merchant, column), CURRENCY).replace(".", ",")
+        form.stripe_secret_key.data = form.stripe_webhook_secret.data = ""
+    status = 200
+    if form.validate_on_submit():
+        errors = {}
+        try:
+            account = validate_bank_account(form.iban.data, form.bic.data or None)
+        except BankAccountError as exc:
+            errors["iban"] = str(exc)
+        money = {}
+        for field, column in MONEY_FIELDS.items():
+            try:
+                money[column] = parse_minor(getattr(form, field).data, CURRENCY)
+                if money[column] < 0:
+                    raise MoneyError("negative")
+            except MoneyError:
+                errors[field] = _("Please enter an amount such as 2,50.")
+        if errors:
+            for field, message in errors.items():
+                getattr(form, field).errors = [*getattr(form, field).errors, message]
+            status = 422
+        else:
+            changed = []
+            for field in PLAIN_FIELDS:
+                value = getattr(form, field).data
+                value = value.strip() if isinstance(value, str) else value
+                value = value if value != "" else None
+                if getattr(merchant, field) != value and not (value is None and field in ("name", "legal_name")):
+                    setattr(merchant, field, value)
+                    changed.append(field)
+            if (merchant.iban, merchant.bic) != (account.iban, account.bic):
+                merchant.iban, merchant.bic = account.iban, account.bic
+                changed.append("bank_account")
+            for column, value in money.items():
+                if getattr(merchant, column) != value:
+                    setattr(merchant, column, value)
+                    changed.append(column)
+            if form.clear_stripe.data:
+                merchant.stripe_secret_key = merchant.stripe_webhook_secret = None
+                changed.append("stripe_keys_removed")
+            else:
+                for field in ("stripe_secret_key", "stripe_webhook_secret"):
+                    value = (getattr(form, field).data or "").strip()
+                    if value:
+                        setattr(merchant, field, value)
+                        changed.append(field)
+            audit("settings.update", {"changed": changed})  # which fields, never the secrets themselves
+            db.session.commit()
+            colours = palette(merchant.primary_color, merchant.accent_color)
+            if colours.primary_adjusted or colours.accent_adjusted:
+                flash(_("Saved. So that text stays readable, customers see your colours as %(primary)s and %(accent)s.",
+                        primary=colours.primary, accent=colours.accent), "success")
+            else:
+                flash(_("Settings saved."), "success")
+            return redirect(url_for("office.settings"), code=303)
+    elif form.is_submitted():
+        status = 422
+    return render_template(
+        "office/settings.html", form=form, stripe_key=masked(merchant.stripe_secret_key),
+        webhook_secret=masked(merchant.stripe_webhook_secret), colours=palette(merchant.primary_color, merchant.accent_color),
+        webhook_url=url_for("office.dashboard", _external=True).replace("/office/", f"/webhooks/stripe/{merchant.slug}"),
+    ), status
