@@ -86,5 +86,5 @@ def scoped_get(model, object_id: int):
 
 
 from portal.office import auth, views  # noqa: E402,F401
-from portal.office import cases, settings  # noqa: E402,F401
+from portal.office import cases, settings, users  # noqa: E402,F401
 from portal.office import payments  # noqa: E402,F401

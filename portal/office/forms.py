@@ -2,7 +2,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, IntegerField, PasswordField, StringField, URLField
-from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import URL, AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 
 class LoginForm(FlaskForm):
@@ -44,3 +44,16 @@ class SettingsForm(FlaskForm):
     stripe_secret_key = PasswordField(_l("Stripe secret key (leave empty to keep)"), validators=[Optional(), Length(max=255)])
     stripe_webhook_secret = PasswordField(_l("Stripe webhook signing secret (leave empty to keep)"), validators=[Optional(), Length(max=255)])
     clear_stripe = BooleanField(_l("Remove the stored Stripe keys"))
+
+
+class NewUserForm(FlaskForm):
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=120)])
+    # A plain field checked against the two roles (the template renders the <select>).
+    role = StringField(_l("Role"), validators=[DataRequired(), AnyOf(["support", "admin"])], default="support")
+    password = PasswordField(_l("Initial password (at least 12 characters)"), validators=[DataRequired(), Length(min=12, max=200)])
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=200)])
+    new = PasswordField(_l("New password (at least 12 characters)"), validators=[DataRequired(), Length(min=12, max=200)])
