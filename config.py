@@ -47,6 +47,10 @@ class Config:
     # Rate-limit storage; "redis://127.0.0.1:6379" to share counters across processes.
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Debtor portal, per client IP: opening links (/p/<token>), asking for a new link, the step-up check.
+    PORTAL_LINK_RATE_LIMIT = "20/minute;200/day"
+    PORTAL_NEW_LINK_RATE_LIMIT = "5/minute;30/day"
+    PORTAL_STEP_UP_RATE_LIMIT = "10/minute;50/day"
     # Cookies: secure by default; SETTLE_SESSION_COOKIE_SECURE=false only for plain-HTTP development.
     SESSION_COOKIE_SECURE = True
     SESSION_COOKIE_HTTPONLY = True
@@ -63,6 +67,12 @@ class Config:
     STORAGE_DIR = str(INSTANCE_DIR / "storage")
     # Days a portal link stays valid when the merchant sets nothing else.
     LINK_TTL_DAYS = 60
+    # SMS provider for reminders: "twilio" (Messages API) or None (SMS falls back to the next channel).
+    SMS_PROVIDER = None
+    TWILIO_ACCOUNT_SID = None
+    TWILIO_AUTH_TOKEN = None
+    TWILIO_FROM = None  # sender number (E.164) or a Messaging Service SID (MG…)
+    TWILIO_API_BASE = "https://api.twilio.com"
 
 
 class TestConfig(Config):

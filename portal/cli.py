@@ -180,3 +180,9 @@ def init_app(app: Flask) -> None:
     for group in (merchants, api_keys, users, invoices, links):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
+    from portal.dunning.cli import init_app as init_dunning_cli  # dunning run, worker, letters batch, handover export
+
+    init_dunning_cli(app)
+    from portal.payments.cli import payments
+
+    app.cli.add_command(payments)

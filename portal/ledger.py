@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from portal.extensions import db
 from portal.models import Event, Invoice, InvoiceStatus, LedgerEntry
@@ -89,8 +89,11 @@ def book(
     )
     db.session.add(entry)
     # Atomic increment: concurrent bookings on PostgreSQL never lose an update.
+    # synchronize_session=False: the refresh below reloads the row; the default "evaluate" would scan
+    # every Invoice in the session on each booking (quadratic in a 100,000-entry bank import).
     db.session.execute(
-        update(Invoice).where(Invoice.id == invoice.id).values(open_minor=Invoice.open_minor + signed)
+        update(Invoice).where(Invoice.id == invoice.id).values(open_minor=Invoice.open_minor + signed),
+        execution_options={"synchronize_session": False},
     )
     db.session.flush()
     db.session.refresh(invoice)
@@ -123,9 +126,15 @@ def _settle_status(invoice: Invoice, on: date) -> None:
         invoice.status = InvoiceStatus.PAID.value
         invoice.closed_on = on
         invoice.next_action_on = None
+        from portal.dunning import escalation  # escalation reacts to the balance; imported late (it imports models)
+
+        escalation.stopped(invoice, on)
     elif invoice.status == InvoiceStatus.PAID.value and invoice.open_minor > 0:
         invoice.status = InvoiceStatus.OPEN.value
         invoice.closed_on = None
+        from portal.dunning import escalation
+
+        escalation.reopened(invoice, on)
 
 
 def cancel(invoice: Invoice, *, on: date, actor: str, reason: str | None = None) -> bool:
@@ -153,6 +162,9 @@ def cancel(invoice: Invoice, *, on: date, actor: str, reason: str | None = None)
     invoice.status = InvoiceStatus.CANCELLED.value
     invoice.closed_on = on
     invoice.next_action_on = None
+    from portal.dunning import escalation
+
+    escalation.stopped(invoice, on)
     db.session.add(
         Event(
             merchant_id=invoice.merchant_id,
@@ -172,3 +184,53 @@ def charges(invoice: Invoice) -> dict[str, int]:
     for entry in invoice.entries:
         totals[entry.kind] = totals.get(entry.kind, 0) + entry.amount_minor
     return totals
+
+
+def book_charges(rows: list[dict], *, actor: str) -> None:
+    """Book many dunning charges (fees, interest) at once: the dunning run's bulk path.
+
+    Each row: merchant_id, invoice_id, debtor_id, kind ("fee" or "interest"), amount_minor
+    (positive), currency, external_ref, booked_on, memo, data. Charges only ever raise an
+    open balance, so no status changes here; the caller holds the invoices (row locks on
+    PostgreSQL) and commits. A reference booked before violates the unique constraint and
+    fails the whole batch: a charge is never booked twice.
+    """
+    if not rows:
+        return
+    for row in rows:
+        if row["kind"] not in ("fee", "interest") or row["amount_minor"] <= 0:
+            raise LedgerError("book_charges takes positive fees and interest only")
+    db.session.execute(
+        insert(LedgerEntry),
+        [
+            {
+                "merchant_id": r["merchant_id"], "invoice_id": r["invoice_id"], "kind": r["kind"],
+                "amount_minor": r["amount_minor"], "currency": r["currency"], "source": "dunning",
+                "external_ref": r["external_ref"], "booked_on": r["booked_on"], "memo": r.get("memo"),
+                "data": r.get("data"),
+            }
+            for r in rows
+        ],
+    )
+    totals: dict[int, int] = {}
+    for r in rows:
+        totals[r["invoice_id"]] = totals.get(r["invoice_id"], 0) + r["amount_minor"]
+    invoice_table = Invoice.__table__
+    db.session.execute(
+        update(invoice_table)
+        .where(invoice_table.c.id == bindparam("b_id"))
+        .values(open_minor=invoice_table.c.open_minor + bindparam("b_delta")),
+        [{"b_id": invoice_id, "b_delta": delta} for invoice_id, delta in totals.items()],
+    )
+    db.session.execute(
+        insert(Event),
+        [
+            {
+                "merchant_id": r["merchant_id"], "invoice_id": r["invoice_id"], "debtor_id": r["debtor_id"],
+                "kind": f"ledger.{r['kind']}", "actor": actor,
+                "data": {"amount_minor": r["amount_minor"], "currency": r["currency"], "source": "dunning",
+                         "external_ref": r["external_ref"]},
+            }
+            for r in rows
+        ],
+    )

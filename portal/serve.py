@@ -1,10 +1,12 @@
-"""`make run`: the web server for local use, with the demo links printed first.
+"""`make run`: the web server for local use (with the outbox worker as a child process), demo links first.
 
 Production runs gunicorn instead (see README).
 """
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 
 from portal import create_app
 
@@ -22,7 +24,17 @@ def main() -> None:
         for label, url in demo_links():
             print(f"  portal for {label}: {url}")
         print()
-    app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
+    # The outbox worker (and daily dunning run) as a child process, stopped when the server stops.
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"])
+    try:
+        app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def upsert_debtor(merchant: Merchant, data: DebtorData, actor: str) -> Debtor:
     changed = {}
     for name, value in values.items():
         if value is not None and getattr(debtor, name) != value:
-            changed[name] = [_jsonable(getattr(debtor, name)), _jsonable(value)]
+            changed[name] = [jsonable(getattr(debtor, name)), jsonable(value)]
             setattr(debtor, name, value)
     if changed:
         db.session.add(
@@ -59,12 +59,19 @@ def upsert_debtor(merchant: Merchant, data: DebtorData, actor: str) -> Debtor:
     return debtor
 
 
-def _jsonable(value):
+def jsonable(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+# Columns of a new invoice, in the order `invoice_row` and the bulk import fill them.
+INVOICE_COLUMNS = (
+    "merchant_id", "debtor_id", "number", "issue_date", "due_date", "currency", "amount_minor", "open_minor",
+    "status", "order_ref", "lines", "rf_reference", "intake_fingerprint", "dunning_level", "next_action_on",
+)
+
+
 def invoice_row(merchant_id: int, debtor_id: int, data: InvoiceData) -> dict:
-    """Column values of a new invoice (shared with the bulk import)."""
+    """Column values of a new invoice (the bulk import writes the same values, in INVOICE_COLUMNS order)."""
     return {
         "merchant_id": merchant_id,
         "debtor_id": debtor_id,
@@ -80,8 +87,9 @@ def invoice_row(merchant_id: int, debtor_id: int, data: InvoiceData) -> dict:
         "rf_reference": rf.new(),
         "intake_fingerprint": data.fingerprint(),
         "dunning_level": 0,
-        # The dunning run looks at the invoice from its due date on and plans the real steps.
-        "next_action_on": data.due_date,
+        # The dunning run looks at the invoice from its issue date on: that first look chooses the customer
+        # group's policy and plans the real first step (a pre-due reminder comes before the due date).
+        "next_action_on": data.issue_date,
     }
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from portal.extensions import db
-from portal.models import Debtor, Invoice, Message, MessageInvoice, MessageStatus
+from portal.models import Debtor, Invoice, Merchant, Message, MessageInvoice, MessageStatus
+from portal.models.types import utcnow
 
 
 def reachable_channels(debtor: Debtor, wanted: Sequence[str]) -> list[str]:
@@ -70,3 +71,70 @@ def enqueue(
         message.invoices.append(MessageInvoice(invoice_id=invoice.id, step=step))
     db.session.add(message)
     return message
+
+
+def enqueue_staff_notice(*, merchant: Merchant, template: str, dedupe_key: str, context: dict | None = None) -> Message | None:
+    """Queue an email to the merchant's support address (debtor_id NULL); None if it has none or it is a repeat."""
+    if not merchant.support_email:
+        return None
+    if db.session.execute(select(Message.id).where(Message.dedupe_key == dedupe_key)).first():
+        return None
+    message = Message(
+        merchant_id=merchant.id,
+        debtor_id=None,
+        purpose="staff_notice",
+        template=template,
+        channel="email",
+        fallbacks=[],
+        language=merchant.default_language,
+        recipient=merchant.support_email,
+        context=context or {},
+        dedupe_key=dedupe_key,
+        status=MessageStatus.PENDING.value,
+    )
+    db.session.add(message)
+    return message
+
+
+def enqueue_many(items: list[dict]) -> list[int | None]:
+    """Bulk form of `enqueue` for the dunning run: one INSERT for many messages.
+
+    Each item has the keyword arguments of `enqueue` (debtor, purpose, template, channels,
+    dedupe_key, context, invoices). Returns the new message ids in order (None where the
+    debtor is unreachable). Dedupe keys are not looked up first: the run only queues
+    steps it takes in the same transaction, and a repeated key fails the batch on the
+    unique constraint rather than sending twice.
+    """
+    rows, links, positions = [], [], []
+    now = utcnow()
+    for position, item in enumerate(items):
+        debtor = item["debtor"]
+        usable = reachable_channels(debtor, item["channels"])
+        if not usable:
+            continue
+        positions.append(position)
+        rows.append(
+            {
+                "merchant_id": debtor.merchant_id, "debtor_id": debtor.id, "purpose": item["purpose"],
+                "template": item["template"], "channel": usable[0], "fallbacks": usable[1:],
+                "language": item.get("language") or debtor.language or debtor.merchant.default_language,
+                "recipient": recipient_for(debtor, usable[0]), "context": item.get("context") or {},
+                "dedupe_key": item["dedupe_key"], "status": MessageStatus.PENDING.value, "attempts": 0,
+                "not_before": item.get("not_before") or now, "created_at": now,
+            }
+        )
+    out: list[int | None] = [None] * len(items)
+    if not rows:
+        return out
+    ids = db.session.execute(
+        insert(Message).returning(Message.id, sort_by_parameter_order=True), rows
+    ).scalars().all()
+    for position, message_id in zip(positions, ids):
+        out[position] = message_id
+        links.extend(
+            {"message_id": message_id, "invoice_id": invoice_id, "step": step}
+            for invoice_id, step in items[position]["invoices"]
+        )
+    if links:
+        db.session.execute(insert(MessageInvoice), links)
+    return out

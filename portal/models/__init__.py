@@ -3,9 +3,35 @@ from portal.models.merchant import ApiKey, Merchant, User
 from portal.models.debtor import Debtor
 from portal.models.invoice import Invoice, InvoiceStatus, LedgerEntry, LedgerKind
 from portal.models.audit import Event
+from portal.models.case import Attachment, Case, CaseInvoice, CaseNote, InstallmentPlan, PlanRate
 from portal.models.message import Message, MessageInvoice, MessageStatus
+from portal.models.dunning import Policy, PolicyStep
+from portal.models.payment import (
+    BankEntry,
+    BankStatementFile,
+    CheckoutItem,
+    CheckoutSession,
+    PaymentReference,
+    PaymentReferenceInvoice,
+    StripeEvent,
+    StripePayment,
+)
 
 __all__ = [
+    "Attachment",
+    "Case",
+    "CaseInvoice",
+    "CaseNote",
+    "InstallmentPlan",
+    "PlanRate",
+    "BankEntry",
+    "BankStatementFile",
+    "CheckoutItem",
+    "CheckoutSession",
+    "PaymentReference",
+    "PaymentReferenceInvoice",
+    "StripeEvent",
+    "StripePayment",
     "ApiKey",
     "Debtor",
     "Event",
@@ -17,5 +43,7 @@ __all__ = [
     "Message",
     "MessageInvoice",
     "MessageStatus",
+    "Policy",
+    "PolicyStep",
     "User",
 ]

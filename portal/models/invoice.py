@@ -66,6 +66,9 @@ class Invoice(db.Model):
     paused_reason: Mapped[str | None] = mapped_column(String(20), comment="Why escalation is paused: dispute, plan or promise")
     default_on: Mapped[date | None] = mapped_column(Date, comment="Day the debtor went into default (interest runs from the next day)")
     closed_on: Mapped[date | None] = mapped_column(Date, comment="Day the invoice was paid, cancelled, written off or handed over")
+    dunning_policy_id: Mapped[int | None] = mapped_column(ForeignKey("dunning_policy.id", ondelete="SET NULL"), comment="Dunning policy (customer group) chosen on the first dunning look")
+    dunning_last_on: Mapped[date | None] = mapped_column(Date, comment="Day the last dunning step was taken")
+    interest_through: Mapped[date | None] = mapped_column(Date, comment="Last day for which default interest has been booked")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When the invoice arrived")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, comment="Last change")
 

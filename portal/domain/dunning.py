@@ -1,0 +1,168 @@
+"""Dunning rules without Flask: which policy applies to a debtor, when each step is due,
+and which step a run takes after missed days.
+
+Schedule: step i is planned at due date + offset (offset_from "due") or at the previous
+step's day + offset (offset_from "previous"). Once steps have been taken, a step is
+never sooner after the previous one than planned: its day is
+max(planned day, day the previous step was taken + planned gap). A run that finds
+several steps due (missed days, invoice imported late) takes only the latest of them,
+but never skips a notice with legal effect (default notice, final notice): the debtor
+must have had each of those before the next.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+REMINDER = "reminder"
+DEFAULT_NOTICE = "default_notice"
+FINAL_NOTICE = "final_notice"
+HANDOVER = "handover"
+LEGAL_MEANINGS = (REMINDER, DEFAULT_NOTICE, FINAL_NOTICE, HANDOVER)
+# Notices the debtor must have received before any later step: never skipped when catching up.
+MANDATORY = (DEFAULT_NOTICE, FINAL_NOTICE, HANDOVER)
+# Notices that put the debtor in default on receipt (if not in default already).
+CAUSES_DEFAULT = (DEFAULT_NOTICE, FINAL_NOTICE)
+# After a pause ends (dispute settled, plan or promise broken) the next step waits at least this long.
+RESUME_GRACE_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class StepRule:
+    key: str
+    offset_days: int
+    offset_from: str  # "due" or "previous"
+    legal: str
+    fee_minor: int = 0
+    channels: tuple[str, ...] = ("email", "letter")
+    template: str = ""
+    payment_days: int = 10
+    notice_286: bool = False  # carries the consumer notice of § 286 (3) BGB
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRule:
+    """Who a policy is for; None matches anyone."""
+
+    kind: str | None = None  # person or business
+    age_min: int | None = None
+    age_max: int | None = None
+    amount_min_minor: int | None = None
+    amount_max_minor: int | None = None
+    language: str | None = None
+    preferred_channel: str | None = None
+    customer: str | None = None  # first or returning
+
+
+@dataclass(frozen=True, slots=True)
+class DebtorFacts:
+    kind: str
+    date_of_birth: date | None
+    language: str | None
+    preferred_channel: str | None
+    returning: bool
+
+
+def age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def matches(rule: GroupRule, debtor: DebtorFacts, amount_minor: int, today: date) -> bool:
+    if rule.kind and debtor.kind != rule.kind:
+        return False
+    if rule.age_min is not None or rule.age_max is not None:
+        if debtor.date_of_birth is None or debtor.kind == "business":
+            return False
+        age = age_on(debtor.date_of_birth, today)
+        if rule.age_min is not None and age < rule.age_min:
+            return False
+        if rule.age_max is not None and age > rule.age_max:
+            return False
+    if rule.amount_min_minor is not None and amount_minor < rule.amount_min_minor:
+        return False
+    if rule.amount_max_minor is not None and amount_minor > rule.amount_max_minor:
+        return False
+    if rule.language and (debtor.language or "de") != rule.language:
+        return False
+    if rule.preferred_channel and debtor.preferred_channel != rule.preferred_channel:
+        return False
+    if rule.customer == "first" and debtor.returning:
+        return False
+    if rule.customer == "returning" and not debtor.returning:
+        return False
+    return True
+
+
+def planned_days(steps: list[StepRule], due_date: date) -> list[date]:
+    out: list[date] = []
+    for i, step in enumerate(steps):
+        anchor = out[i - 1] if step.offset_from == "previous" and i > 0 else due_date
+        out.append(anchor + timedelta(days=step.offset_days))
+    return out
+
+
+def step_day(steps: list[StepRule], index: int, due_date: date, previous_on: date | None) -> date:
+    """The day step `index` is due, given the day the step before it was taken (or skipped)."""
+    planned = planned_days(steps, due_date)
+    if previous_on is None or index == 0:
+        return planned[index]
+    gap = planned[index] - planned[index - 1]
+    return max(planned[index], previous_on + gap)
+
+
+def next_action(steps: list[StepRule], taken: int, due_date: date, last_on: date | None) -> date | None:
+    """Day of the step after the `taken` first ones (None when the policy is done)."""
+    if taken >= len(steps):
+        return None
+    return step_day(steps, taken, due_date, last_on)
+
+
+def step_to_take(steps: list[StepRule], taken: int, due_date: date, last_on: date | None, today: date,
+                 not_before: date | None = None) -> int | None:
+    """Index of the step a run on `today` takes, or None if none is due.
+
+    Catching up jumps over ordinary reminders that are overdue, but stops at the first
+    notice with legal effect that has not been sent yet. `not_before` is the invoice's
+    planned next action day: a step postponed (after a pause) counts from that day, so a
+    pause is never mistaken for missed days.
+    """
+    if taken >= len(steps):
+        return None
+    index = taken
+    day = step_day(steps, index, due_date, last_on)
+    if not_before is not None:
+        day = max(day, not_before)
+    if day > today:
+        return None
+    while index + 1 < len(steps) and steps[index].legal not in MANDATORY:
+        following = step_day(steps, index + 1, due_date, day)
+        if following > today:
+            break
+        index, day = index + 1, following
+    return index
+
+
+def resume_day(steps: list[StepRule], taken: int, due_date: date, last_on: date | None, today: date) -> date | None:
+    """Next action day after a pause ends on `today`: the plan, but not before the grace period."""
+    planned = next_action(steps, taken, due_date, last_on)
+    if planned is None:
+        return None
+    return max(planned, today + timedelta(days=RESUME_GRACE_DAYS))
+
+
+def severity(step: StepRule, index: int) -> tuple[int, int]:
+    return (LEGAL_MEANINGS.index(step.legal), index)
+
+
+def ordered_channels(channels: tuple[str, ...] | list[str], preferred: str | None) -> list[str]:
+    """The step's channels, with the debtor's own choice first when the step allows it."""
+    channels = list(channels)
+    if preferred and preferred in channels:
+        channels.remove(preferred)
+        channels.insert(0, preferred)
+    return channels
+
+
+def percent(value: Decimal) -> str:
+    return f"{value:.2f}"

@@ -1,0 +1,86 @@
+"""Command line of the dunning feature: the run, the worker, print batches, handover exports."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from portal.cli import merchant_by_slug
+from portal.extensions import db
+
+dunning = AppGroup("dunning", help="Dunning runs and handover exports.")
+letters = AppGroup("letters", help="Letters: daily print batches.")
+
+
+def _day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM-DD") from None
+
+
+@dunning.command("run")
+@click.option("--today", help="Run as of this day (YYYY-MM-DD); default: each merchant's today.")
+@click.option("--merchant", "slug", help="Only this merchant.")
+def dunning_run(today, slug):
+    """One dunning pass: take every due step (safe to repeat)."""
+    from portal.dunning.run import run
+
+    merchant = merchant_by_slug(slug) if slug else None
+    result = run(today=_day(today), merchant=merchant)
+    click.echo(result.summary())
+
+
+@dunning.command("handover-export")
+@click.option("--merchant", "slug", required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="ZIP file to write.")
+@click.option("--since", help="Only claims handed over on or after this day.")
+@click.option("--until", help="Only claims handed over on or before this day.")
+def handover_export(slug, output, since, until):
+    """Write the collection agency's ZIP: claims.csv, claims.json and the letters sent."""
+    from portal.dunning.handover import export_zip
+
+    data, count = export_zip(merchant_by_slug(slug), since=_day(since), until=_day(until))
+    output.write_bytes(data)
+    click.echo(f"{output}: {count} claim(s).")
+
+
+@letters.command("batch")
+@click.option("--merchant", "slug", required=True)
+@click.option("--date", "day", required=True, help="Print day (YYYY-MM-DD).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def letters_batch(slug, day, output):
+    """Write all letters produced on that day as one PDF for printing."""
+    from portal.messaging.channels.letter import print_batch
+
+    data, count = print_batch(merchant_by_slug(slug).id, _day(day))
+    if count == 0:
+        raise click.ClickException(f"no letters for {day}")
+    output.write_bytes(data)
+    click.echo(f"{output}: {count} letter(s).")
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then stop (no dunning run).")
+@click.option("--poll", default=5.0, show_default=True, help="Seconds between polls when idle.")
+def worker_command(once, poll):
+    """Send due outbox messages; without --once also run the daily dunning pass, until stopped."""
+    from portal.messaging import worker
+
+    if once:
+        result = worker.drain()
+        click.echo(f"{result.sent} sent, {result.retried} to retry, {result.fell_back} on the next channel, "
+                   f"{result.dead} dead, {result.cancelled} cancelled.")
+        return
+    worker.run_forever(poll_seconds=poll)
+    db.session.remove()
+
+
+def init_app(app) -> None:
+    app.cli.add_command(dunning)
+    app.cli.add_command(letters)
+    app.cli.add_command(worker_command)

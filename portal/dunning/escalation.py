@@ -1,0 +1,140 @@
+"""The escalation state machine of an invoice, and its transitions outside the run.
+
+States: open (level n, next action on a day) → … → handed over; paused (dispute, plan,
+promise, unreachable) with an optional day to look again; stopped for good when paid,
+cancelled or written off. The run (portal.dunning.run) takes steps; the functions here
+pause, resume, stop and reopen. Each writes its Event in the caller's transaction;
+nothing here commits.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from portal.domain import dunning as rules
+from portal.extensions import db
+from portal.models import Event, Invoice, InvoiceStatus, Message, MessageInvoice, MessageStatus, Policy
+
+PAUSE_REASONS = ("dispute", "plan", "promise", "unreachable")
+DEAD_STATUSES = (InvoiceStatus.PAID.value, InvoiceStatus.CANCELLED.value, InvoiceStatus.WRITTEN_OFF.value)
+
+
+class EscalationError(Exception):
+    """A transition the invoice's state does not allow."""
+
+
+def step_rules(policy: Policy) -> list[rules.StepRule]:
+    return [
+        rules.StepRule(
+            key=s.key, offset_days=s.offset_days, offset_from=s.offset_from, legal=s.legal, fee_minor=s.fee_minor,
+            channels=tuple(s.channels), template=s.template, payment_days=s.payment_days, notice_286=s.notice_286,
+        )
+        for s in policy.steps
+    ]
+
+
+def group_rule(policy: Policy) -> rules.GroupRule:
+    return rules.GroupRule(
+        kind=policy.match_kind, age_min=policy.match_age_min, age_max=policy.match_age_max,
+        amount_min_minor=policy.match_amount_min_minor, amount_max_minor=policy.match_amount_max_minor,
+        language=policy.match_language, preferred_channel=policy.match_preferred_channel, customer=policy.match_customer,
+    )
+
+
+def _event(invoice: Invoice, kind: str, actor: str, data: dict | None = None) -> None:
+    db.session.add(
+        Event(merchant_id=invoice.merchant_id, invoice_id=invoice.id, debtor_id=invoice.debtor_id, kind=kind,
+              actor=actor, data=data)
+    )
+
+
+def invoice_is_live(status: str, paused_reason: str | None, step: str | None = None) -> bool:
+    """Whether a message about this invoice should still go out (the handover notice goes to handed-over ones).
+
+    Messages about a case (installment plan, promise, dispute: step "case:…") are sent
+    while the invoice is paused, since the pause is that very case; they stop only when
+    the invoice is no longer open.
+    """
+    if status == InvoiceStatus.OPEN.value:
+        return paused_reason is None or (step or "").startswith("case:")
+    return status == InvoiceStatus.HANDED_OVER.value
+
+
+def cancel_dead_messages(invoice: Invoice, *, reason: str) -> int:
+    """Cancel pending messages about `invoice` whose invoices are no longer live. Returns how many."""
+    db.session.flush()
+    message_ids = db.session.execute(
+        select(Message.id)
+        .join(MessageInvoice, MessageInvoice.message_id == Message.id)
+        .where(MessageInvoice.invoice_id == invoice.id, Message.status == MessageStatus.PENDING.value)
+    ).scalars().all()
+    cancelled = 0
+    for message in db.session.execute(select(Message).where(Message.id.in_(message_ids))).scalars():
+        rows = db.session.execute(
+            select(Invoice.status, Invoice.paused_reason, MessageInvoice.step)
+            .join(MessageInvoice, MessageInvoice.invoice_id == Invoice.id)
+            .where(MessageInvoice.message_id == message.id)
+        ).all()
+        if any(invoice_is_live(*row) for row in rows):
+            continue
+        message.status = MessageStatus.CANCELLED.value
+        message.last_error = reason
+        cancelled += 1
+        _event(invoice, "message.cancelled", "system", {"message_id": message.id, "reason": reason})
+    return cancelled
+
+
+def stopped(invoice: Invoice, on: date) -> None:
+    """Paid, cancelled or written off: no further steps; pending reminders are not sent."""
+    invoice.next_action_on = None
+    cancel_dead_messages(invoice, reason=f"invoice {invoice.status}")
+
+
+def _schedule_after_pause(invoice: Invoice, today: date) -> date | None:
+    if invoice.dunning_policy_id is None:
+        return today  # not looked at yet: the next run chooses the policy and plans
+    policy = db.session.get(Policy, invoice.dunning_policy_id)
+    return rules.resume_day(step_rules(policy), invoice.dunning_level, invoice.due_date, invoice.dunning_last_on, today)
+
+
+def reopened(invoice: Invoice, on: date) -> None:
+    """A refund or chargeback made a paid invoice owe again: dunning resumes with new dates."""
+    invoice.next_action_on = None if invoice.paused_reason else _schedule_after_pause(invoice, on)
+    _event(invoice, "dunning.resumed", "system", {"reason": "reopened", "next_action_on": _iso(invoice.next_action_on)})
+
+
+def pause(invoice: Invoice, reason: str, until: date | None = None, *, today: date, actor: str = "system") -> bool:
+    """Stop escalating while a dispute, plan or promise stands; `until`: look again on that day.
+
+    Pending reminders about it are cancelled. Pausing again updates reason and day
+    (returns False when nothing changed).
+    """
+    if reason not in PAUSE_REASONS:
+        raise EscalationError(f"unknown pause reason {reason!r}")
+    if invoice.status != InvoiceStatus.OPEN.value:
+        raise EscalationError(f"a {invoice.status.replace('_', ' ')} invoice cannot be paused")
+    if until is not None and until <= today:
+        raise EscalationError("a pause ends after today")
+    if invoice.paused_reason == reason and invoice.next_action_on == until:
+        return False
+    invoice.paused_reason = reason
+    invoice.next_action_on = until
+    _event(invoice, "dunning.paused", actor, {"reason": reason, "until": _iso(until)})
+    cancel_dead_messages(invoice, reason=f"paused: {reason}")
+    return True
+
+
+def resume(invoice: Invoice, *, today: date, actor: str = "system") -> bool:
+    """End a pause: the next step is planned anew, at least RESUME_GRACE_DAYS from today."""
+    if invoice.paused_reason is None:
+        return False
+    reason = invoice.paused_reason
+    invoice.paused_reason = None
+    invoice.next_action_on = _schedule_after_pause(invoice, today) if invoice.status == InvoiceStatus.OPEN.value else None
+    _event(invoice, "dunning.resumed", actor, {"reason": reason, "next_action_on": _iso(invoice.next_action_on)})
+    return True
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None

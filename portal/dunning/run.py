@@ -1,0 +1,365 @@
+"""The dunning run: every open invoice whose next action day has come, as of a given day.
+
+Work is done per batch of debtors, one transaction per batch: the charges (ledger),
+the outbox messages, the escalation advance and the events of a batch commit together
+or not at all, so a run interrupted half-way and started again neither loses nor
+doubles a step. A repeated run for the same day finds nothing due (every taken step
+moved its invoice's next action day forward). All of one debtor's invoices due on the
+day are in the same batch and go out as one message.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import func, insert, select, update
+
+from portal import ledger
+from portal.clock import today_for
+from portal.domain import charges as law
+from portal.domain import dunning as rules
+from portal.domain.base_rate import BaseRateUnknown, load_table
+from portal.dunning.escalation import group_rule, step_rules
+from portal.extensions import db
+from portal.messaging import outbox
+from portal.models import Debtor, Event, Invoice, LedgerEntry, Merchant, Policy
+from portal.models.invoice import CHARGE_KINDS
+
+ACTOR = "system:dunning"
+BATCH_DEBTORS = 500
+
+_INVOICE_COLUMNS = (
+    Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.issue_date, Invoice.due_date, Invoice.currency,
+    Invoice.amount_minor, Invoice.open_minor, Invoice.order_ref, Invoice.dunning_level, Invoice.dunning_step,
+    Invoice.paused_reason, Invoice.default_on, Invoice.dunning_policy_id, Invoice.dunning_last_on,
+    Invoice.interest_through, Invoice.next_action_on,
+)
+
+
+@dataclass
+class RunResult:
+    merchants: int = 0
+    invoices_looked_at: int = 0
+    steps_taken: int = 0
+    messages: int = 0
+    charges: int = 0
+    handed_over: int = 0
+    unreachable: int = 0
+    interest_refused: int = 0
+    batches: int = 0
+    by_step: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def summary(self) -> str:
+        steps = ", ".join(f"{k} {v}" for k, v in sorted(self.by_step.items())) or "none"
+        return (
+            f"{self.invoices_looked_at} invoice(s) looked at, {self.steps_taken} step(s) taken ({steps}), "
+            f"{self.messages} message(s) queued, {self.charges} charge(s) booked, {self.handed_over} handed over, "
+            f"{self.unreachable} paused as unreachable, {self.interest_refused} without interest (base rate unknown)"
+        )
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    id: int
+    name: str
+    group: rules.GroupRule
+    steps: list[rules.StepRule]
+
+
+def load_policies(merchant_id: int) -> list[PolicyRules]:
+    policies = db.session.execute(
+        select(Policy).where(Policy.merchant_id == merchant_id, Policy.active.is_(True)).order_by(Policy.priority, Policy.id)
+    ).scalars().all()
+    return [PolicyRules(p.id, p.name, group_rule(p), step_rules(p)) for p in policies if p.steps]
+
+
+def run(*, today: date | None = None, merchant: Merchant | None = None, batch_debtors: int = BATCH_DEBTORS,
+        after_batch=None) -> RunResult:
+    """Run for one merchant or all; `today` defaults to each merchant's own calendar day.
+
+    This is a unit of work like a CLI command: it commits after every batch.
+    `after_batch(result)` is called after each commit (progress, tests that interrupt).
+    """
+    result = RunResult()
+    merchants = [merchant] if merchant else db.session.execute(select(Merchant).order_by(Merchant.id)).scalars().all()
+    from portal.cases.service import daily as cases_daily
+
+    for m in merchants:
+        result.merchants += 1
+        day = today or today_for(m.timezone)
+        # Plans and promises first: one that broke today is dunned again from today's state.
+        cases_daily(m, day)
+        db.session.commit()
+        _run_merchant(m, day, result, batch_debtors, after_batch)
+    return result
+
+
+def _run_merchant(merchant: Merchant, today: date, result: RunResult, batch_debtors: int, after_batch) -> None:
+    policies = load_policies(merchant.id)
+    debtor_ids = db.session.execute(
+        select(Invoice.debtor_id)
+        .where(Invoice.merchant_id == merchant.id, Invoice.status == "open", Invoice.next_action_on <= today)
+        .distinct()
+        .order_by(Invoice.debtor_id)
+    ).scalars().all()
+    db.session.commit()  # end the read; each batch is its own transaction
+    for start in range(0, len(debtor_ids), batch_debtors):
+        _Batch(merchant, today, policies, debtor_ids[start:start + batch_debtors], result).process()
+        db.session.commit()
+        result.batches += 1
+        if after_batch:
+            after_batch(result)
+
+
+class _Batch:
+    def __init__(self, merchant: Merchant, today: date, policies: list[PolicyRules], debtor_ids: list[int], result: RunResult):
+        self.merchant, self.today, self.policies, self.debtor_ids, self.result = merchant, today, policies, debtor_ids, result
+        self.policy_by_id = {p.id: p for p in policies}
+        self.charge_rows: list[dict] = []
+        self.invoice_updates: list[dict] = []
+        self.events: list[dict] = []
+        self.messages: list[dict] = []
+        self.staff: dict[str, list[str]] = defaultdict(list)
+
+    def process(self) -> None:
+        stmt = (
+            select(*_INVOICE_COLUMNS)
+            .where(
+                Invoice.merchant_id == self.merchant.id, Invoice.debtor_id.in_(self.debtor_ids),
+                Invoice.status == "open", Invoice.next_action_on <= self.today,
+            )
+            .order_by(Invoice.debtor_id, Invoice.id)
+        )
+        if db.engine.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()  # payments booked meanwhile wait for this batch, or this batch for them
+        invoices = db.session.execute(stmt).all()
+        if not invoices:
+            return
+        self.result.invoices_looked_at += len(invoices)
+        debtors = {d.id: d for d in db.session.execute(select(Debtor).where(Debtor.id.in_(self.debtor_ids))).scalars()}
+        first_invoice = dict(
+            db.session.execute(
+                select(Invoice.debtor_id, func.min(Invoice.id)).where(Invoice.debtor_id.in_(self.debtor_ids)).group_by(Invoice.debtor_id)
+            ).all()
+        )
+        entries = defaultdict(list)
+        for row in db.session.execute(
+            select(LedgerEntry.invoice_id, LedgerEntry.kind, LedgerEntry.amount_minor, LedgerEntry.booked_on,
+                   LedgerEntry.external_ref, LedgerEntry.data)
+            .where(LedgerEntry.invoice_id.in_([inv.id for inv in invoices]))
+            .order_by(LedgerEntry.id)
+        ):
+            entries[row.invoice_id].append(row)
+
+        planned_by_debtor: dict[int, list[dict]] = defaultdict(list)
+        for inv in invoices:
+            debtor = debtors[inv.debtor_id]
+            plan = self._plan(inv, debtor, returning=first_invoice.get(inv.debtor_id) != inv.id, entries=entries[inv.id])
+            if plan is not None:
+                planned_by_debtor[inv.debtor_id].append(plan)
+        for debtor_id, plans in planned_by_debtor.items():
+            self._debtor_message(debtors[debtor_id], plans)
+        self._write()
+
+    # -- planning (no writes) -------------------------------------------------------------
+
+    def _plan(self, inv, debtor: Debtor, *, returning: bool, entries: list) -> dict | None:
+        update_row = {"id": inv.id}
+        policy = self.policy_by_id.get(inv.dunning_policy_id) if inv.dunning_policy_id else None
+        if policy is None:
+            policy = self._choose(inv, debtor, returning)
+            if policy is None:
+                update_row["next_action_on"] = None
+                self.invoice_updates.append(update_row)
+                self._event(inv, "dunning.no_policy", {})
+                return None
+            update_row["dunning_policy_id"] = policy.id
+        steps = policy.steps
+        if inv.paused_reason:
+            # A pause with an end day: it ended today; plan anew from here.
+            update_row["paused_reason"] = None
+            nxt = rules.resume_day(steps, inv.dunning_level, inv.due_date, inv.dunning_last_on, self.today)
+            update_row["next_action_on"] = nxt
+            self.invoice_updates.append(update_row)
+            self._event(inv, "dunning.resumed", {"reason": inv.paused_reason, "next_action_on": _iso(nxt)})
+            return None
+        index = rules.step_to_take(steps, inv.dunning_level, inv.due_date, inv.dunning_last_on, self.today,
+                                   not_before=inv.next_action_on if inv.dunning_policy_id else None)
+        if index is None:
+            update_row["next_action_on"] = rules.next_action(steps, inv.dunning_level, inv.due_date, inv.dunning_last_on)
+            self.invoice_updates.append(update_row)
+            return None
+        step = steps[index]
+        business = debtor.kind == "business"
+        in_default = inv.default_on is not None and inv.default_on < self.today
+        new_charges: list[law.Charge] = []
+        interest_through = inv.interest_through
+        interest_refused = None
+        if in_default:
+            first_day = max(inv.default_on, inv.interest_through or inv.default_on) + timedelta(days=1)
+            movements = [(e.booked_on, e.amount_minor) for e in entries if e.kind not in CHARGE_KINDS]
+            try:
+                interest = law.default_interest(
+                    amount_minor=inv.amount_minor, movements=movements, first_day=first_day, last_day=self.today,
+                    business=business, table=load_table(),
+                )
+            except BaseRateUnknown as exc:
+                interest_refused = exc.half_year.isoformat()
+            else:
+                interest_through = self.today
+                if interest.amount_minor > 0:
+                    new_charges.append(law.Charge("interest", interest.amount_minor, f"interest:{inv.id}:{self.today.isoformat()}",
+                                                  "interest", interest.as_dict()))
+        flat_booked = any(e.external_ref == f"fee:{inv.id}:flatfee" for e in entries)
+        for fee in law.fees_for_step(
+            step_key=step.key, step_fee_minor=step.fee_minor, fee_cap_minor=self.merchant.dunning_fee_cap_minor,
+            in_default=in_default, business=business, flat_fee_enabled=self.merchant.business_flat_fee,
+            flat_fee_booked=flat_booked, currency=inv.currency,
+        ):
+            new_charges.append(law.Charge(fee.kind, fee.amount_minor, f"fee:{inv.id}:{fee.ref.removeprefix('fee:')}", fee.label, fee.data))
+        # The § 286 (3) notice counts only if this very message carries it (a skipped step told nobody).
+        notice_given = (not business) and self.merchant.consumer_default_notice and step.notice_286
+        default_on = law.default_date(
+            due_date=inv.due_date, step_on=self.today, causes_default=step.legal in rules.CAUSES_DEFAULT,
+            business=business, consumer_notice_given=notice_given, current=inv.default_on,
+        )
+        handover = step.legal == rules.HANDOVER
+        update_row.update(
+            dunning_level=index + 1, dunning_step=step.key, dunning_last_on=self.today, default_on=default_on,
+            interest_through=interest_through,
+            next_action_on=None if handover else rules.next_action(steps, index + 1, inv.due_date, self.today),
+        )
+        if handover:
+            update_row.update(status="handed_over", closed_on=self.today)
+        return {
+            "inv": inv, "step": step, "index": index, "policy": policy, "update": update_row, "charges": new_charges,
+            "entries": entries, "skipped": [s.key for s in steps[inv.dunning_level:index]], "interest_refused": interest_refused,
+            "notice_286": step.notice_286 and self.merchant.consumer_default_notice and not business,
+        }
+
+    def _choose(self, inv, debtor: Debtor, returning: bool) -> PolicyRules | None:
+        facts = rules.DebtorFacts(debtor.kind, debtor.date_of_birth, debtor.language, debtor.preferred_channel, returning)
+        for policy in self.policies:
+            if rules.matches(policy.group, facts, inv.amount_minor, self.today):
+                return policy
+        return None
+
+    def _debtor_message(self, debtor: Debtor, plans: list[dict]) -> None:
+        lead = max(plans, key=lambda p: rules.severity(p["step"], p["index"]))
+        channels = rules.ordered_channels(lead["step"].channels, debtor.preferred_channel)
+        if not outbox.reachable_channels(debtor, channels):
+            for plan in plans:
+                inv = plan["inv"]
+                self.invoice_updates.append({"id": inv.id, "paused_reason": "unreachable", "next_action_on": None})
+                self._event(inv, "dunning.paused", {"reason": "unreachable", "step": plan["step"].key, "channels": channels})
+                self.staff["unreachable"].append(inv.number)
+            self.result.unreachable += len(plans)
+            return
+        items = []
+        for plan in plans:
+            inv, step = plan["inv"], plan["step"]
+            self.invoice_updates.append(plan["update"])
+            for charge in plan["charges"]:
+                self.charge_rows.append({
+                    "merchant_id": self.merchant.id, "invoice_id": inv.id, "debtor_id": inv.debtor_id, "kind": charge.kind,
+                    "amount_minor": charge.amount_minor, "currency": inv.currency, "external_ref": charge.ref,
+                    "booked_on": self.today, "memo": _MEMOS[charge.label], "data": {"label": charge.label, **(charge.data or {})},
+                })
+            self.result.charges += len(plan["charges"])
+            if plan["interest_refused"]:
+                self.result.interest_refused += 1
+                self.staff["base_rate"].append(plan["interest_refused"])
+                self._event(inv, "dunning.interest_refused", {"half_year": plan["interest_refused"]})
+            self._event(inv, "dunning.step", {
+                "step": step.key, "legal": step.legal, "policy": plan["policy"].name, "skipped": plan["skipped"],
+                "charges": [{"label": c.label, "amount_minor": c.amount_minor} for c in plan["charges"]],
+                "next_action_on": _iso(plan["update"].get("next_action_on")),
+            })
+            if step.legal == rules.HANDOVER:
+                self.result.handed_over += 1
+                self.staff["handover"].append(inv.number)
+                self._event(inv, "invoice.handed_over", {"step": step.key})
+            self.result.steps_taken += 1
+            self.result.by_step[step.key] += 1
+            items.append(_item(plan))
+        keys = ",".join(f"{p['inv'].id}:{p['step'].key}" for p in plans)
+        self.messages.append({
+            "debtor": debtor, "purpose": "dunning", "template": lead["step"].template, "channels": channels,
+            "dedupe_key": f"dunning:{debtor.id}:{self.today.isoformat()}:{hashlib.sha256(keys.encode()).hexdigest()[:16]}",
+            "invoices": [(p["inv"].id, p["step"].key) for p in plans],
+            "context": {
+                "step": lead["step"].key, "legal": lead["step"].legal, "policy": lead["policy"].name,
+                "today": self.today.isoformat(), "currency": plans[0]["inv"].currency,
+                "deadline": (self.today + timedelta(days=lead["step"].payment_days)).isoformat(),
+                "notice_286": lead["notice_286"],
+                "items": items,
+            },
+        })
+
+    # -- writing (one transaction per batch, committed by the caller) --------------------
+
+    def _write(self) -> None:
+        ledger.book_charges(self.charge_rows, actor=ACTOR)
+        if self.invoice_updates:
+            by_keys = defaultdict(list)
+            for row in self.invoice_updates:
+                by_keys[tuple(sorted(row))].append(row)
+            for rows in by_keys.values():
+                db.session.execute(update(Invoice), rows)
+        ids = outbox.enqueue_many(self.messages)
+        self.result.messages += sum(1 for i in ids if i is not None)
+        if self.events:
+            db.session.execute(insert(Event), self.events)
+        for kind, numbers in self.staff.items():
+            self._staff_notice(kind, numbers)
+
+    def _staff_notice(self, kind: str, values: list[str]) -> None:
+        digest = hashlib.sha256(",".join(values).encode()).hexdigest()[:16]
+        outbox.enqueue_staff_notice(
+            merchant=self.merchant, template=f"staff_{kind}",
+            dedupe_key=f"staff:{kind}:{self.merchant.id}:{self.today.isoformat()}:{digest}",
+            context={"today": self.today.isoformat(), "values": sorted(set(values))},
+        )
+
+    def _event(self, inv, kind: str, data: dict) -> None:
+        self.events.append({
+            "merchant_id": self.merchant.id, "invoice_id": inv.id, "debtor_id": inv.debtor_id, "kind": kind,
+            "actor": ACTOR, "data": data,
+        })
+
+
+_MEMOS = {
+    "interest": "Default interest (§ 288 BGB)",
+    "fee_flat": "Flat fee (§ 288 (5) BGB)",
+    "fee_dunning": "Dunning fee",
+}
+
+
+def _item(plan: dict) -> dict:
+    """What a message says about one invoice, fixed when it is queued."""
+    inv, entries = plan["inv"], plan["entries"]
+    fees = sum(e.amount_minor for e in entries if e.kind == "fee") + sum(c.amount_minor for c in plan["charges"] if c.kind == "fee")
+    interest = sum(e.amount_minor for e in entries if e.kind == "interest") + sum(c.amount_minor for c in plan["charges"] if c.kind == "interest")
+    other = sum(e.amount_minor for e in entries if e.kind not in CHARGE_KINDS)
+    charge_lines = [
+        {"label": (e.data or {}).get("label", e.kind), "amount_minor": e.amount_minor, "booked_on": e.booked_on.isoformat(),
+         "segments": (e.data or {}).get("segments")}
+        for e in entries if e.kind in CHARGE_KINDS
+    ] + [
+        {"label": c.label, "amount_minor": c.amount_minor, "booked_on": None, "segments": (c.data or {}).get("segments")}
+        for c in plan["charges"]
+    ]
+    return {
+        "invoice_id": inv.id, "number": inv.number, "order_ref": inv.order_ref, "issue_date": inv.issue_date.isoformat(),
+        "due_date": inv.due_date.isoformat(), "step": plan["step"].key, "legal": plan["step"].legal,
+        "principal_minor": inv.amount_minor, "paid_minor": -other, "fees_minor": fees, "interest_minor": interest,
+        "open_minor": inv.open_minor + sum(c.amount_minor for c in plan["charges"]),
+        "default_on": _iso(plan["update"].get("default_on")), "charges": charge_lines,
+        "interest_refused": plan["interest_refused"],
+    }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None

@@ -1,0 +1,249 @@
+"""The outbox worker: claims due messages, sends them, records the outcome.
+
+Claiming marks rows `sending` with a claim token and time and commits at once
+(PostgreSQL: `FOR UPDATE SKIP LOCKED`, so several workers on several machines take
+disjoint rows; SQLite: one conditional UPDATE, SQLite serialises writers). A claim is a
+lease: a worker killed between claim and send leaves the row `sending`, and after
+LEASE any worker takes it again, so no message is lost (it may, rarely, go out twice;
+its stable Message-ID lets mail clients fold the copies). Failures are retried with
+exponential backoff; after MAX_ATTEMPTS on a channel, or at once for a permanent
+failure, the next channel is tried; when none is left the message is dead and staff
+get a notice. A dunning message whose invoices were all paid, cancelled or paused
+meanwhile is cancelled, not sent.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from portal.clock import today_for
+from portal.extensions import db
+from portal.messaging import outbox, render
+from portal.messaging.channels import ChannelError
+from portal.messaging.channels import email as email_channel
+from portal.messaging.channels import letter as letter_channel
+from portal.messaging.channels import sms as sms_channel
+from portal.models import Debtor, Event, Merchant, Message, MessageStatus
+from portal.models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=6)
+BATCH = 50
+
+
+@dataclass
+class WorkerResult:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    fell_back: int = 0
+    dead: int = 0
+    cancelled: int = 0
+
+    def __add__(self, other: "WorkerResult") -> "WorkerResult":
+        return WorkerResult(*(a + b for a, b in zip(vars(self).values(), vars(other).values())))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claimable(now: datetime):
+    return or_(
+        and_(Message.status == MessageStatus.PENDING.value, Message.not_before <= now),
+        and_(Message.status == MessageStatus.SENDING.value, Message.claimed_at < now - LEASE),
+    )
+
+
+def claim(*, now: datetime | None = None, limit: int = BATCH, worker: str | None = None) -> list[int]:
+    """Claim up to `limit` due messages (or stale claims) and commit the claim; returns their ids."""
+    now = now or utcnow()
+    token = f"{worker or worker_name()}:{uuid.uuid4().hex[:8]}"
+    pick = select(Message.id).where(_claimable(now)).order_by(Message.not_before, Message.id).limit(limit)
+    if db.engine.dialect.name == "postgresql":
+        ids = db.session.execute(pick.with_for_update(skip_locked=True)).scalars().all()
+        if ids:
+            db.session.execute(
+                update(Message).where(Message.id.in_(ids))
+                .values(status=MessageStatus.SENDING.value, claimed_at=now, claimed_by=token)
+                .execution_options(synchronize_session=False)
+            )
+    else:
+        db.session.execute(
+            update(Message).where(Message.id.in_(pick.scalar_subquery()), _claimable(now))
+            .values(status=MessageStatus.SENDING.value, claimed_at=now, claimed_by=token)
+            .execution_options(synchronize_session=False)
+        )
+        ids = db.session.execute(
+            select(Message.id).where(Message.claimed_by == token, Message.status == MessageStatus.SENDING.value)
+            .order_by(Message.id)
+        ).scalars().all()
+    db.session.commit()
+    return list(ids)
+
+
+def run_once(*, now: datetime | None = None, limit: int = BATCH, worker: str | None = None) -> WorkerResult:
+    """Claim one batch and send it. Each message's outcome is committed on its own."""
+    now = now or utcnow()
+    ids = claim(now=now, limit=limit, worker=worker)
+    result = WorkerResult(claimed=len(ids))
+    session = email_channel.EmailSession()
+    try:
+        for message_id in ids:
+            _deliver(message_id, now, session, result)
+            db.session.commit()
+    finally:
+        session.close()
+    return result
+
+
+def drain(*, now: datetime | None = None, worker: str | None = None, limit: int = BATCH) -> WorkerResult:
+    """Send until nothing is due (`flask worker --once`)."""
+    total = WorkerResult()
+    while True:
+        result = run_once(now=now, worker=worker, limit=limit)
+        total = total + result
+        if result.claimed == 0:
+            return total
+
+
+def _deliver(message_id: int, now: datetime, session: email_channel.EmailSession, result: WorkerResult) -> None:
+    message = db.session.get(Message, message_id, populate_existing=True)
+    if message is None or message.status != MessageStatus.SENDING.value:
+        return
+    if message.purpose != "staff_notice" and message.invoices and not render.live_invoices(message):
+        message.status = MessageStatus.CANCELLED.value
+        message.last_error = "every invoice of this message is paid, cancelled or paused"
+        _release(message)
+        _event(message, "message.cancelled", {"reason": message.last_error})
+        result.cancelled += 1
+        return
+    try:
+        provider_id, subject = _send(message, session, now)
+    except ChannelError as exc:
+        _failed(message, exc, now, result)
+        return
+    except Exception as exc:  # noqa: BLE001 — a template or data bug: recorded on the message and retried, never lost
+        log.exception("message %s failed", message.id)
+        _failed(message, ChannelError(f"{type(exc).__name__}: {exc}"), now, result)
+        return
+    message.status = MessageStatus.SENT.value
+    message.sent_at = now
+    message.provider_id = provider_id
+    message.subject = subject or message.subject
+    message.last_error = None
+    message.attempts += 1
+    _release(message)
+    _event(message, "message.sent", {"channel": message.channel, "provider_id": provider_id})
+    result.sent += 1
+
+
+def _send(message: Message, session: email_channel.EmailSession, now: datetime) -> tuple[str, str | None]:
+    merchant = db.session.get(Merchant, message.merchant_id)
+    if message.channel == "email":
+        if not message.recipient:
+            raise ChannelError("no email address", permanent=True)
+        rendered = render.render_email(message)
+        session.send(email_channel.build(message, merchant, rendered.subject, rendered.text, rendered.html))
+        return email_channel.message_id(message), rendered.subject
+    if message.channel == "sms":
+        if not message.recipient:
+            raise ChannelError("no phone number", permanent=True)
+        body = render.render_sms(message)
+        return sms_channel.provider().send(message.recipient, body), None
+    if message.channel == "letter":
+        html = render.render_letter_html(message)
+        pdf = letter_channel.pdf_from_html(html)
+        subject = render.render_email(message, link="").subject if message.template else None
+        return letter_channel.store(message, today_for(merchant.timezone, now), pdf), subject
+    raise ChannelError(f"unknown channel {message.channel!r}", permanent=True)
+
+
+def _failed(message: Message, exc: ChannelError, now: datetime, result: WorkerResult) -> None:
+    db.session.rollback()  # drop anything the failed attempt left in the session
+    message = db.session.get(Message, message.id, populate_existing=True)
+    message.attempts += 1
+    message.last_error = f"{message.channel}: {exc}"[:2000]
+    if exc.permanent or message.attempts >= MAX_ATTEMPTS:
+        debtor = db.session.get(Debtor, message.debtor_id) if message.debtor_id else None
+        fallbacks = list(message.fallbacks or [])
+        if fallbacks and debtor is not None:
+            previous = message.channel
+            message.channel, message.fallbacks = fallbacks[0], fallbacks[1:]
+            message.recipient = outbox.recipient_for(debtor, message.channel)
+            message.attempts = 0
+            message.status = MessageStatus.PENDING.value
+            message.not_before = now
+            _release(message)
+            _event(message, "message.fallback", {"from": previous, "to": message.channel, "error": message.last_error})
+            result.fell_back += 1
+            return
+        message.status = MessageStatus.DEAD.value
+        _release(message)
+        _event(message, "message.dead", {"error": message.last_error})
+        if message.purpose != "staff_notice":
+            merchant = db.session.get(Merchant, message.merchant_id)
+            outbox.enqueue_staff_notice(
+                merchant=merchant, template="staff_dead_letter", dedupe_key=f"dead:{message.id}",
+                context={"message_id": message.id, "error": message.last_error,
+                         "debtor": debtor.display_name if debtor else None, "template": message.template},
+            )
+        result.dead += 1
+        return
+    delay = min(BACKOFF_BASE * (2 ** (message.attempts - 1)), BACKOFF_MAX)
+    message.status = MessageStatus.PENDING.value
+    message.not_before = now + delay
+    _release(message)
+    result.retried += 1
+
+
+def _release(message: Message) -> None:
+    message.claimed_at = None
+    message.claimed_by = None
+
+
+def _event(message: Message, kind: str, data: dict) -> None:
+    first = message.invoices[0].invoice_id if message.invoices else None
+    db.session.add(Event(merchant_id=message.merchant_id, invoice_id=first, debtor_id=message.debtor_id, kind=kind,
+                         actor="system:worker", data={"message_id": message.id, **data}))
+
+
+def run_forever(*, poll_seconds: float = 5.0, dunning: bool = True) -> None:
+    """`flask worker`: send what is due; once per merchant day, run the dunning pass first."""
+    from portal.dunning.run import run as dunning_run
+
+    stop = {"now": False}
+
+    def _stop(signum, frame):  # finish the current message, then leave
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    last_run: dict[int, object] = {}
+    while not stop["now"]:
+        if dunning:
+            for merchant in db.session.execute(select(Merchant)).scalars().all():
+                day = today_for(merchant.timezone)
+                if last_run.get(merchant.id) != day:
+                    result = dunning_run(today=day, merchant=merchant)
+                    log.info("dunning %s %s: %s", merchant.slug, day, result.summary())
+                    last_run[merchant.id] = day
+        result = run_once()
+        db.session.remove()
+        if result.claimed == 0:
+            # Idle: wait for the next poll in small steps so SIGTERM is answered quickly.
+            deadline = time.monotonic() + poll_seconds
+            while not stop["now"] and time.monotonic() < deadline:
+                time.sleep(0.2)

@@ -1,0 +1,80 @@
+"""Dunning policies: per merchant, which customer group gets which steps on which channels.
+
+A policy is data the merchant can change: rules that select a customer group and an
+ordered list of steps. Every new merchant gets the German defaults (portal.dunning.defaults).
+"""
+from __future__ import annotations
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.merchant import Merchant
+from portal.models.types import JSONType
+
+
+class Policy(db.Model):
+    __tablename__ = "dunning_policy"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "name"),
+        CheckConstraint("match_kind IS NULL OR match_kind IN ('person', 'business')", name="kind_known"),
+        CheckConstraint("match_customer IS NULL OR match_customer IN ('first', 'returning')", name="customer_known"),
+        CheckConstraint(
+            "match_preferred_channel IS NULL OR match_preferred_channel IN ('email', 'sms', 'letter')",
+            name="channel_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id", ondelete="CASCADE"), index=True, comment="Tenant")
+    name: Mapped[str] = mapped_column(String(80), comment="Name of the customer group, shown to staff")
+    priority: Mapped[int] = mapped_column(Integer, default=100, comment="Lower is tried first; the first matching policy applies")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, comment="Inactive policies are never chosen")
+    match_kind: Mapped[str | None] = mapped_column(String(10), comment="Only person (consumer) or business debtors; NULL: both")
+    match_age_min: Mapped[int | None] = mapped_column(Integer, comment="Youngest age (years, from date of birth) in the group")
+    match_age_max: Mapped[int | None] = mapped_column(Integer, comment="Oldest age (years) in the group")
+    match_amount_min_minor: Mapped[int | None] = mapped_column(Integer, comment="Smallest invoice amount in the group, minor units")
+    match_amount_max_minor: Mapped[int | None] = mapped_column(Integer, comment="Largest invoice amount in the group, minor units")
+    match_language: Mapped[str | None] = mapped_column(String(5), comment="Only debtors with this language")
+    match_preferred_channel: Mapped[str | None] = mapped_column(String(10), comment="Only debtors who chose this channel")
+    match_customer: Mapped[str | None] = mapped_column(String(10), comment="first (no earlier invoice) or returning customers")
+
+    merchant: Mapped[Merchant] = relationship()
+    steps: Mapped[list["PolicyStep"]] = relationship(
+        back_populates="policy", order_by="PolicyStep.position", cascade="all, delete-orphan"
+    )
+
+
+class PolicyStep(db.Model):
+    __tablename__ = "dunning_policy_step"
+    __table_args__ = (
+        UniqueConstraint("policy_id", "key"),
+        UniqueConstraint("policy_id", "position"),
+        CheckConstraint("offset_from IN ('due', 'previous')", name="offset_from_known"),
+        CheckConstraint("legal IN ('reminder', 'default_notice', 'final_notice', 'handover')", name="legal_known"),
+        CheckConstraint("fee_minor >= 0", name="fee_nonneg"),
+        CheckConstraint("payment_days >= 0", name="payment_days_nonneg"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")
+    policy_id: Mapped[int] = mapped_column(ForeignKey("dunning_policy.id", ondelete="CASCADE"), index=True, comment="The policy")
+    key: Mapped[str] = mapped_column(String(40), comment="Step key, unique in the policy; recorded on the invoice and message")
+    position: Mapped[int] = mapped_column(Integer, comment="Order of the step in the policy, from 1")
+    offset_days: Mapped[int] = mapped_column(Integer, comment="Days after the due date (negative: before) or after the previous step")
+    offset_from: Mapped[str] = mapped_column(String(10), default="due", comment="due: offset from the due date; previous: from the previous step")
+    channels: Mapped[list] = mapped_column(JSONType, comment="Channels in order of preference; later ones are fallbacks")
+    template: Mapped[str] = mapped_column(String(60), comment="Message template under templates/email|sms|letter")
+    fee_minor: Mapped[int] = mapped_column(Integer, default=0, comment="Dunning fee of this notice (charged only in default, capped by the merchant)")
+    legal: Mapped[str] = mapped_column(String(20), comment="Legal meaning: reminder, default_notice, final_notice, handover")
+    payment_days: Mapped[int] = mapped_column(Integer, default=10, comment="Days the message gives the debtor to pay")
+    notice_286: Mapped[bool] = mapped_column(Boolean, default=False, comment="Carries the consumer notice of § 286 (3) BGB (if the merchant relies on it)")
+
+    policy: Mapped[Policy] = relationship(back_populates="steps")
+
+
+@event.listens_for(Merchant, "after_insert")
+def _seed_default_policies(mapper, connection, merchant) -> None:
+    """Every new merchant starts with the German default policies (changeable data)."""
+    from portal.dunning.defaults import seed_rows
+
+    seed_rows(connection, merchant.id)
