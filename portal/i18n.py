@@ -67,6 +67,24 @@ LEDGER_LABELS = {
 }
 
 
+MESSAGE_STATUS = {
+    "pending": _l("waiting"),
+    "sending": _l("being sent"),
+    "sent": _l("sent"),
+    "cancelled": _l("not sent (no longer needed)"),
+    "dead": _l("failed"),
+}
+CHANNELS = {"email": _l("Email"), "sms": _l("SMS"), "letter": _l("Letter")}
+
+
+def message_status(status: str) -> str:
+    return str(MESSAGE_STATUS.get(status, status))
+
+
+def channel_label(channel: str) -> str:
+    return str(CHANNELS.get(channel, channel))
+
+
 def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
 
@@ -91,3 +109,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.globals["status_label"] = status_label
     app.jinja_env.globals["ledger_label"] = ledger_label
+    app.jinja_env.globals["message_status"] = message_status
+    app.jinja_env.globals["channel_label"] = channel_label

@@ -48,14 +48,14 @@ def load_user(user_id: str) -> User | None:
 
 @bp.before_request
 def require_login():
+    if current_user.is_authenticated:
+        g.user = current_user
+        g.merchant = current_user.merchant
+        g.locale = current_user.language
+        return None
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    if not current_user.is_authenticated:
-        return redirect(url_for("office.login", next=request.full_path if request.method == "GET" else None))
-    g.user = current_user
-    g.merchant = current_user.merchant
-    g.locale = current_user.language
-    return None
+    return redirect(url_for("office.login", next=request.full_path if request.method == "GET" else None))
 
 
 def require_admin() -> None:
@@ -86,5 +86,5 @@ def scoped_get(model, object_id: int):
 
 
 from portal.office import auth, views  # noqa: E402,F401
-from portal.office import cases, settings, users  # noqa: E402,F401
+from portal.office import cases, outbox, settings, users  # noqa: E402,F401
 from portal.office import payments  # noqa: E402,F401

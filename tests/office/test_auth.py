@@ -71,3 +71,9 @@ def test_an_inactive_user_cannot_sign_in(client, staff_a):
     staff_a.active = False
     db.session.commit()
     assert sign_in(client, staff_a.email).status_code == 401
+
+
+def test_a_signed_in_user_opening_the_login_page_sees_it_without_error(signed_in):
+    response = signed_in.get("/office/login")
+    assert response.status_code == 200
+    assert "Alpha Shop" in response.get_data(as_text=True)

@@ -25,6 +25,7 @@ def foreign_ids(merchant_b) -> dict[str, int]:
         "attachment_id": case.attachments[0].id,
         "user_id": make_user(merchant_b, "staff@beta.example").id,
         "debtor_id": inv.debtor_id,
+        "day": today.isoformat(),
     }
     ids.update(extra_foreign_ids(merchant_b, inv))
     return ids
