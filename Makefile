@@ -30,7 +30,7 @@ run: install
 	mkdir -p instance
 	$(FLASK) db upgrade
 	$(FLASK) demo
-	SETTLE_SESSION_COOKIE_SECURE=false SETTLE_REMEMBER_COOKIE_SECURE=false \
+	SETTLE_SESSION_COOKIE_SECURE=false SETTLE_REMEMBER_COOKIE_SECURE=false SETTLE_SMS_PROVIDER=$${SETTLE_SMS_PROVIDER:-file} \
 	SETTLE_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python -m portal.serve --host $(HOST) --port $(PORT)
 
 # Tools the tests drive for real: Chromium (browser tests), zbar (QR decoding), poppler (PDF text).
@@ -39,6 +39,7 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v zbarimg >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
 	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing:$$missing"; \
@@ -53,6 +54,7 @@ test: install system-deps
 
 bench: install
 	$(BIN)/python bench/import_csv.py
+	$(BIN)/python bench/portal_load.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache test-artifacts

@@ -15,6 +15,8 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
+from pathlib import Path
 from typing import Protocol
 
 from flask import current_app
@@ -72,4 +74,19 @@ def provider() -> SmsProvider:
             raise ChannelError(f"SMS not configured: {', '.join(missing)} missing", permanent=True)
         return TwilioSms(account_sid=config["TWILIO_ACCOUNT_SID"], auth_token=config["TWILIO_AUTH_TOKEN"],
                          sender=config["TWILIO_FROM"], api_base=config.get("TWILIO_API_BASE") or "https://api.twilio.com")
+    if name == "file":
+        return FileSms(Path(config.get("SMS_FILE_DIR") or Path(current_app.instance_path) / "sms"))
     raise ChannelError("SMS not configured (SMS_PROVIDER is not set)", permanent=True)
+
+
+class FileSms:
+    """Development provider (`make run`): each SMS becomes a text file; nothing leaves the machine."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def send(self, to: str, body: str) -> str:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        sid = f"file-{uuid.uuid4().hex[:16]}"
+        (self.folder / f"{sid}.txt").write_text(f"To: {to}\n\n{body}\n", encoding="utf-8")
+        return sid
