@@ -56,7 +56,13 @@ def create_app(config: object | dict | None = None) -> Flask:
 
     app.register_blueprint(api_bp)
     app.register_blueprint(office_bp)
+    from portal.debtor import bp as debtor_bp
+
+    app.register_blueprint(debtor_bp)
     csrf.exempt(api_bp)
+    from portal.webhooks import init_app as init_webhooks
+
+    init_webhooks(app)
     init_cli(app)
     _ = extensions
     return app

@@ -111,3 +111,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["ledger_label"] = ledger_label
     app.jinja_env.globals["message_status"] = message_status
     app.jinja_env.globals["channel_label"] = channel_label
+
+    from portal.cases import messages as case_messages
+
+    app.jinja_env.globals["case_kind"] = lambda kind: str(case_messages.KINDS.get(kind, kind))
+    app.jinja_env.globals["case_status"] = lambda status: str(case_messages.DEBTOR_STATUSES.get(status, status))

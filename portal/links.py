@@ -37,7 +37,9 @@ def url_for_debtor(debtor: Debtor, today: date | None = None) -> str:
 
 def resolve(token: str, today: date | None = None) -> Debtor:
     """The debtor a genuine, unexpired, unrevoked token names; LinkError otherwise."""
-    claims = links.verify(_keys(), token, today or date.today())
+    # Without an explicit day, expiry is judged below in the merchant's calendar alone (the
+    # server's own date may already be tomorrow while the merchant's last valid day runs).
+    claims = links.verify(_keys(), token, today or links.EPOCH)
     debtor = db.session.get(Debtor, claims.debtor_id)
     if debtor is None or debtor.merchant_id != claims.merchant_id:
         raise links.LinkError("unknown")
@@ -54,3 +56,15 @@ def resolve(token: str, today: date | None = None) -> Debtor:
 def revoke_all(debtor: Debtor) -> None:
     """Invalidate every link sent to this debtor so far (the caller commits)."""
     debtor.link_version += 1
+
+
+def peek(token: str) -> links.LinkClaims | None:
+    """The claims of a token with a genuine signature, ignoring expiry and revocation; None otherwise.
+
+    Only for presentation: the "link expired" page is branded and worded for the shop
+    and debtor the old link named. Never grants access.
+    """
+    try:
+        return links.verify(_keys(), token, links.EPOCH)
+    except links.LinkError:
+        return None

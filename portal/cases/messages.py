@@ -53,6 +53,17 @@ STATUSES = {
     "withdrawn": _l("withdrawn"),
 }
 
+DEBTOR_STATUSES = {
+    "open": _l("the shop is looking into it"),
+    "countered": _l("a proposal is waiting for your answer"),
+    "active": _l("in effect"),
+    "resolved": _l("resolved"),
+    "rejected": _l("declined"),
+    "completed": _l("completed"),
+    "broken": _l("ended"),
+    "withdrawn": _l("withdrawn"),
+}
+
 KINDS = {"dispute": _l("Objection"), "plan": _l("Installment plan"), "promise": _l("Promise to pay")}
 
 

@@ -6,9 +6,10 @@ import hashlib
 import secrets
 from pathlib import Path
 
-from flask import current_app
+from flask import Response, abort, current_app
 
-from portal.domain.attachments import CheckedFile
+from portal.models import Attachment
+
 
 
 def _dir() -> Path:
@@ -37,4 +38,20 @@ def remove(storage_key: str) -> None:
         (_dir() / storage_key).unlink(missing_ok=True)
 
 
-__all__ = ["save", "load", "remove", "CheckedFile"]
+def attachment_response(item: Attachment) -> Response:
+    """Always a download, never rendered by the browser, sandboxed even if it were."""
+    try:
+        data = load(item.storage_key)
+    except FileNotFoundError:
+        abort(404)
+    from urllib.parse import quote
+
+    response = Response(data, mimetype=item.mime_type)
+    ascii_name = item.filename.encode("ascii", "replace").decode().replace("?", "_")
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(item.filename)}"
+    )
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Response, flash, g, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case as sql_case
@@ -251,25 +251,4 @@ def attachment(attachment_id: int):
     item = scoped_get(Attachment, attachment_id)
     audit("attachment.download", {"attachment_id": item.id, "case_id": item.case_id})
     db.session.commit()
-    return attachment_response(item)
-
-
-def attachment_response(item: Attachment) -> Response:
-    """Always a download, never rendered by the browser, sandboxed even if it were."""
-    try:
-        data = storage.load(item.storage_key)
-    except FileNotFoundError:
-        from flask import abort
-
-        abort(404)
-    from urllib.parse import quote
-
-    response = Response(data, mimetype=item.mime_type)
-    ascii_name = item.filename.encode("ascii", "replace").decode().replace("?", "_")
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(item.filename)}"
-    )
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return storage.attachment_response(item)

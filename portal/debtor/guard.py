@@ -1,0 +1,83 @@
+"""Blueprint-wide rules: language, the session requirement, the step-up gate, and shared template data."""
+from __future__ import annotations
+
+from flask import current_app, g, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+
+from portal.debtor import bp
+from portal.debtor import session as portal_session
+from portal.debtor.branding import brand_for
+from portal.domain.money import Money
+from portal.extensions import db
+from portal.models import Merchant
+
+# Pages anyone may open: the link entry, the "new link" form, the language switch, brand CSS.
+PUBLIC = {"debtor.enter", "debtor.new_link", "debtor.link_help", "debtor.language", "debtor.brand_css"}
+# Pages a debtor may open before passing the step-up check.
+BEFORE_STEP_UP = {"debtor.verify", "debtor.contact", "debtor.leave"}
+
+
+def set_locale(debtor=None, merchant=None) -> None:
+    """Explicit choice in this session, then the debtor's record, then the browser, then the shop's default."""
+    supported = current_app.config["LANGUAGES"]
+    lang = portal_session.chosen_language()
+    if lang is None and debtor is not None and debtor.language in supported:
+        lang = debtor.language
+    if lang is None:
+        lang = request.accept_languages.best_match(supported)
+    if lang is None and merchant is not None and merchant.default_language in supported:
+        lang = merchant.default_language
+    g.locale = lang
+
+
+@bp.before_request
+def guard():
+    debtor = portal_session.load()
+    set_locale(debtor, debtor.merchant if debtor else None)
+    if request.endpoint in PUBLIC:
+        return None
+    debtor = portal_session.current_debtor()
+    if request.endpoint not in BEFORE_STEP_UP and not portal_session.is_verified(debtor):
+        return redirect(url_for("debtor.verify"), 303)
+    return None
+
+
+@bp.context_processor
+def portal_context():
+    debtor = g.get("debtor")
+    merchant = g.get("portal_merchant") or (debtor.merchant if debtor else None)
+    next_path = g.get("lang_next") or request.full_path.rstrip("?")
+    return {
+        "debtor": debtor,
+        "merchant": merchant,
+        "brand": brand_for(merchant) if merchant else None,
+        "lang_next": next_path,
+        "languages": current_app.config["LANGUAGES"],
+        "money_of": Money,
+        "verified": bool(debtor) and portal_session.is_verified(debtor),
+    }
+
+
+def merchant_for_page(merchant_id: int | None) -> Merchant | None:
+    """Brand a page that has no session (an expired link still names its shop)."""
+    merchant = db.session.get(Merchant, merchant_id) if merchant_id else None
+    g.portal_merchant = merchant
+    return merchant
+
+
+def _locale_for_error_page() -> None:
+    # CSRF and rate-limit checks run before `guard`, so the language is not chosen yet.
+    debtor = portal_session.load()
+    set_locale(debtor, debtor.merchant if debtor else None)
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(error):
+    _locale_for_error_page()
+    return render_template("debtor/form_expired.html"), 400
+
+
+@bp.errorhandler(429)
+def too_many(error):
+    _locale_for_error_page()
+    return render_template("debtor/too_many.html"), 429

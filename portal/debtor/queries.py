@@ -1,0 +1,122 @@
+"""What the portal reads for a debtor; every query is scoped to the debtor and its merchant."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from flask import abort
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal.domain.money import Money
+from portal.domain.statement import Breakdown, DueState, breakdown, due_state, totals
+from portal.extensions import db
+from portal.ledger import charges
+from portal.models.case import STANDING_STATUSES
+from portal.models import Case, Debtor, Invoice, InvoiceStatus, LedgerEntry, Message, MessageInvoice, MessageStatus
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    invoice: Invoice
+    balance: Breakdown
+    state: DueState
+
+
+def _view(invoice: Invoice, today: date) -> InvoiceView:
+    return InvoiceView(
+        invoice=invoice,
+        balance=breakdown(invoice.amount_minor, invoice.currency, charges(invoice), invoice.open_minor),
+        state=due_state(status=invoice.status, due_date=invoice.due_date, today=today, paused_reason=invoice.paused_reason),
+    )
+
+
+def open_invoices(debtor: Debtor, today: date) -> list[InvoiceView]:
+    """Every open invoice of this debtor at this merchant, oldest due date first."""
+    stmt = (
+        select(Invoice)
+        .where(
+            Invoice.debtor_id == debtor.id,
+            Invoice.merchant_id == debtor.merchant_id,
+            Invoice.status == InvoiceStatus.OPEN.value,
+            Invoice.open_minor > 0,
+        )
+        .options(selectinload(Invoice.entries))
+        .order_by(Invoice.due_date, Invoice.id)
+    )
+    return [_view(invoice, today) for invoice in db.session.scalars(stmt)]
+
+
+def invoice_of(debtor: Debtor, invoice_id: int, today: date) -> InvoiceView:
+    """One invoice of this debtor (any status); 404 for anyone else's."""
+    invoice = db.session.scalars(
+        select(Invoice)
+        .where(Invoice.id == invoice_id, Invoice.debtor_id == debtor.id, Invoice.merchant_id == debtor.merchant_id)
+        .options(selectinload(Invoice.entries))
+    ).one_or_none()
+    if invoice is None:
+        abort(404)
+    return _view(invoice, today)
+
+
+def selected(views: list[InvoiceView], ids: Iterable[int], *, default_all: bool) -> list[InvoiceView]:
+    """The chosen ones among `views` (ids of anything else are ignored); all of them when
+    `default_all` and nothing valid was chosen (the first visit of the payment page)."""
+    wanted = set(ids)
+    chosen = [v for v in views if v.invoice.id in wanted]
+    return chosen if chosen or not default_all else list(views)
+
+
+def total_of(views: Iterable[InvoiceView]) -> list[Money]:
+    return totals(v.balance.open for v in views)
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    on: date
+    kind: str  # issued, due, reminder, payment, fee, interest, credit, refund, …
+    channel: str | None = None
+    subject: str | None = None
+    amount: Money | None = None
+
+
+def timeline(debtor: Debtor, view: InvoiceView) -> list[TimelineItem]:
+    """Invoice issued and due, reminders sent, and every booking, in date order."""
+    invoice = view.invoice
+    items = [TimelineItem(invoice.issue_date, "issued"), TimelineItem(invoice.due_date, "due")]
+    sent = db.session.scalars(
+        select(Message)
+        .join(MessageInvoice, MessageInvoice.message_id == Message.id)
+        .where(
+            MessageInvoice.invoice_id == invoice.id,
+            Message.debtor_id == debtor.id,
+            Message.merchant_id == debtor.merchant_id,
+            Message.status == MessageStatus.SENT.value,
+        )
+        .order_by(Message.sent_at)
+    )
+    for message in sent:
+        when = (message.sent_at or message.created_at).date()
+        items.append(TimelineItem(when, "reminder" if message.purpose == "dunning" else "message", message.channel, message.subject))
+    entry: LedgerEntry
+    for entry in invoice.entries:
+        items.append(TimelineItem(entry.booked_on, entry.kind, amount=Money(abs(entry.amount_minor), entry.currency)))
+    order = {"issued": 0, "due": 2}
+    return sorted(items, key=lambda i: (i.on, order.get(i.kind, 1)))
+
+
+def cases_of(debtor) -> list[Case]:
+    """The debtor's cases that still matter: standing ones and those closed in the last 60 days."""
+    from datetime import timedelta
+
+    from sqlalchemy import or_
+
+    from portal.models.types import utcnow
+
+    return db.session.execute(
+        select(Case).where(
+            Case.debtor_id == debtor.id, Case.merchant_id == debtor.merchant_id,
+            or_(Case.status.in_(STANDING_STATUSES), Case.closed_at >= utcnow() - timedelta(days=60)),
+        ).order_by(Case.id.desc())
+    ).scalars().all()

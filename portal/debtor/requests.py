@@ -1,0 +1,227 @@
+"""Installment plans, promises to pay and objections from the debtor's side.
+
+The forms here hand over to the case services (portal/cases): a plan inside the shop's
+rules starts at once, anything else waits for the shop; a promise pauses reminders
+until the promised day; an objection pauses reminders for the disputed invoices. The
+debtor then sees the case page: status, schedule and how to pay a rate, the shop's
+replies, and a way to answer.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from portal.cases import messages as case_messages
+from portal.cases import service
+from portal.cases.service import CaseError, Upload
+from portal.debtor import bp, events
+from portal.debtor import session as portal_session
+from portal.debtor.forms import DisputeForm, PlanRequestForm, PromiseForm
+from portal.debtor.pages import today
+from portal.debtor.queries import open_invoices, total_of
+from portal.domain import installments
+from portal.extensions import db, limiter
+from portal.models import Attachment, Case
+
+KINDS = {
+    "plan": ("debtor/request_plan.html", PlanRequestForm),
+    "promise": ("debtor/request_promise.html", PromiseForm),
+    "dispute": ("debtor/request_dispute.html", DisputeForm),
+}
+
+
+def _form(kind: str, debtor, views):
+    form_class = KINDS[kind][1]
+    day = today(debtor)
+    kwargs = {"today": day, "max_days": debtor.merchant.promise_max_days} if kind == "promise" else {}
+    form = form_class(**kwargs)
+    form.invoices.choices = [(v.invoice.id, v.invoice.number) for v in views]
+    if not form.is_submitted():
+        form.invoices.data = [v.invoice.id for v in views]
+        if kind == "plan":
+            form.first_due.data = day + timedelta(days=min(14, debtor.merchant.plan_first_rate_days))
+            form.installments.data = 3
+    return form
+
+
+def _open_case(kind: str, debtor, form, chosen):
+    day = today(debtor)
+    invoices = [v.invoice for v in chosen]
+    if kind == "plan":
+        return service.request_plan(debtor, invoices, rates=form.installments.data, first_due=form.first_due.data,
+                                    today=day, body=form.note.data)
+    if kind == "promise":
+        return service.make_promise(debtor, invoices, promised_on=form.pay_by.data, today=day, body=form.note.data)
+    uploads = [Upload(f.filename or "attachment", f.read()) for f in (form.files.data or []) if f and f.filename]
+    return service.open_dispute(debtor, invoices, reason=form.reason.data, body=form.details.data, uploads=uploads, today=day)
+
+
+def _preview(debtor, form, views):
+    """The schedule the debtor would get, shown before sending (and whether the shop must decide)."""
+    if form.installments.data is None or form.first_due.data is None:
+        return None
+    wanted = set(form.invoices.data or [])
+    chosen = [v.invoice for v in views if v.invoice.id in wanted] or [v.invoice for v in views]
+    if len({inv.currency for inv in chosen}) != 1:
+        return None
+    total = service.plan_total(debtor.merchant, chosen)
+    try:
+        rates = installments.schedule(total, form.installments.data, form.first_due.data)
+    except installments.PlanRequestError:
+        return None
+    outside = installments.violations(service.plan_rules(debtor.merchant), total, form.installments.data,
+                                      form.first_due.data, today(debtor))
+    return {"rates": rates, "currency": chosen[0].currency, "needs_review": bool(outside)}
+
+
+@bp.route("/portal/requests/<kind>", methods=["GET", "POST"])
+@limiter.limit("30/hour", methods=["POST"])
+def request_form(kind: str):
+    if kind not in KINDS:
+        abort(404)
+    debtor = portal_session.current_debtor()
+    views = open_invoices(debtor, today(debtor))
+    form = _form(kind, debtor, views)
+    error = None
+    if form.validate_on_submit() and request.form.get("action") != "preview":
+        wanted = set(form.invoices.data)
+        chosen = [v for v in views if v.invoice.id in wanted]
+        try:
+            case = _open_case(kind, debtor, form, chosen)
+        except CaseError as exc:
+            db.session.rollback()
+            error = case_messages.error_text(exc)
+        else:
+            events.record(debtor, f"request.{kind}", invoice=chosen[0].invoice if len(chosen) == 1 else None,
+                          data={"case_id": case.id, "invoices": [v.invoice.number for v in chosen]})
+            db.session.commit()
+            return redirect(url_for("debtor.case_detail", case_id=case.id), 303)
+    submitted = form.is_submitted() and request.form.get("action") != "preview"
+    status = 422 if submitted else 200
+    preview = _preview(debtor, form, views) if kind == "plan" else None
+    return render_template(KINDS[kind][0], form=form, invoices=views, totals=total_of(views), kind=kind,
+                           error=error, preview=preview, merchant_rules=debtor.merchant), status
+
+
+def _case_of(debtor, case_id: int) -> Case:
+    case = db.session.get(Case, case_id)
+    if case is None or case.debtor_id != debtor.id or case.merchant_id != debtor.merchant_id:
+        abort(404)
+    return case
+
+
+@bp.route("/portal/cases/<int:case_id>")
+def case_detail(case_id: int):
+    debtor = portal_session.current_debtor()
+    case = _case_of(debtor, case_id)
+    plan = None
+    if case.plan is not None and case.plan.rates:
+        rates = service.rates_of(case.plan)
+        paid = service.plan_paid_minor(case.plan, case.invoices) if case.plan.status == "active" else 0
+        nxt = installments.next_rate(rates, paid) if case.plan.status == "active" else None
+        plan = {
+            "paid": paid,
+            "covered": installments.rates_paid(rates, paid),
+            "next": nxt,
+            "due_now": installments.amount_due_for(rates, paid) if nxt else 0,
+            "transfer": _rate_transfer(case, nxt, installments.amount_due_for(rates, paid)) if nxt else None,
+        }
+    notes = [n for n in case.notes if not n.internal]
+    return render_template("debtor/case.html", case=case, plan=plan, notes=notes, labels=case_messages,
+                           card=bool(debtor.merchant.stripe_secret_key))
+
+
+def _rate_transfer(case: Case, rate, amount_minor: int):
+    """Transfer details for the next rate: its own RF reference, the amount that brings the plan up to date."""
+    from portal.domain.epc import EpcError, epc_payload
+    from portal.domain.iban import group
+    from portal.domain.money import Money
+    from portal.payments.qr import qr_svg
+
+    merchant = case.debtor.merchant
+    if not merchant.iban or case.plan.currency != "EUR" or amount_minor <= 0:
+        return None
+    reference = case.plan.rates[rate.number - 1].rf_reference
+    try:
+        payload = epc_payload(name=merchant.account_holder or merchant.legal_name, iban=merchant.iban, bic=merchant.bic,
+                              amount_minor=amount_minor, currency="EUR", reference=reference)
+    except EpcError:
+        return None
+    from portal.domain import rf
+
+    return {"amount": Money(amount_minor, "EUR"), "reference": rf.pretty(reference), "iban": group(merchant.iban),
+            "bic": merchant.bic, "holder": merchant.account_holder or merchant.legal_name, "qr_svg": qr_svg(payload)}
+
+
+@bp.post("/portal/cases/<int:case_id>/pay-rate")
+def case_pay_rate(case_id: int):
+    """Card payment of the next rate through Stripe Checkout, for the amount that brings the plan up to date."""
+    from portal.payments.checkout import CheckoutUnavailable, start_checkout
+
+    debtor = portal_session.current_debtor()
+    case = _case_of(debtor, case_id)
+    if case.plan is None or case.plan.status != "active":
+        abort(404)
+    rates = service.rates_of(case.plan)
+    paid = service.plan_paid_minor(case.plan, case.invoices)
+    amount = installments.amount_due_for(rates, paid)
+    if amount <= 0:
+        return redirect(url_for("debtor.case_detail", case_id=case.id), 303)
+    back = url_for("debtor.case_detail", case_id=case.id, _external=True)
+    try:
+        url = start_checkout(debtor, case.invoices, success_url=back, cancel_url=back, amount_minor=amount,
+                             description=_("Installment %(number)s", number=installments.next_rate(rates, paid).number))
+    except CheckoutUnavailable:
+        db.session.rollback()
+        return redirect(url_for("debtor.case_detail", case_id=case.id), 303)
+    events.record(debtor, "payment.started", invoice=case.invoices[0], data={"method": "card", "case_id": case.id,
+                                                                            "amount_minor": amount})
+    db.session.commit()
+    return redirect(url, 303)
+
+
+@bp.post("/portal/cases/<int:case_id>/answer")
+def case_answer(case_id: int):
+    """Accept or decline the shop's counter-offer for an installment plan."""
+    debtor = portal_session.current_debtor()
+    case = _case_of(debtor, case_id)
+    try:
+        if request.form.get("answer") == "accept":
+            service.accept_counter(case, debtor, today=today(debtor))
+        elif request.form.get("answer") == "decline":
+            service.reject_plan(case, actor="debtor", today=today(debtor))
+        else:
+            abort(400)
+    except CaseError:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    return redirect(url_for("debtor.case_detail", case_id=case.id), 303)
+
+
+@bp.post("/portal/cases/<int:case_id>/message")
+@limiter.limit("20/hour")
+def case_message(case_id: int):
+    debtor = portal_session.current_debtor()
+    case = _case_of(debtor, case_id)
+    try:
+        service.debtor_message(case, debtor, request.form.get("body", ""))
+    except CaseError:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    return redirect(url_for("debtor.case_detail", case_id=case.id) + "#conversation", 303)
+
+
+@bp.route("/portal/attachments/<int:attachment_id>")
+def attachment(attachment_id: int):
+    """The debtor's own upload, as a download; anyone else's answers 404."""
+    from portal.cases.storage import attachment_response
+
+    debtor = portal_session.current_debtor()
+    item = db.session.get(Attachment, attachment_id)
+    if item is None or item.debtor_id != debtor.id or item.merchant_id != debtor.merchant_id:
+        abort(404)
+    return attachment_response(item)

@@ -1,0 +1,105 @@
+"""The debtor's portal session: who they are, whether they passed the step-up check, their language.
+
+A session is started only by a genuine link (`start`); it is bound to one merchant and
+one debtor and to the debtor's link version, so revoking the links also ends sessions
+already open. Flask's signed cookie session is used: nothing to store server-side, and
+PERMANENT_SESSION_LIFETIME bounds its age.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import abort, current_app, g, make_response, render_template, session
+
+from portal.extensions import db
+from portal.models import Debtor
+
+VIEW_DEBOUNCE_SECONDS = 30 * 60
+
+
+def start(debtor: Debtor) -> None:
+    """Begin a fresh session for this debtor; whatever the browser held before is dropped."""
+    session.clear()
+    session.permanent = True
+    session["debtor_id"] = debtor.id
+    session["merchant_id"] = debtor.merchant_id
+    session["link_version"] = debtor.link_version
+
+
+def end() -> None:
+    session.clear()
+
+
+def _session_debtor() -> Debtor | None:
+    debtor_id, merchant_id = session.get("debtor_id"), session.get("merchant_id")
+    if not isinstance(debtor_id, int) or not isinstance(merchant_id, int):
+        return None
+    debtor = db.session.get(Debtor, debtor_id)
+    if debtor is None or debtor.merchant_id != merchant_id or debtor.link_version != session.get("link_version"):
+        return None
+    return debtor
+
+
+def load() -> Debtor | None:
+    """Read the session afresh for this request (called first thing by the blueprint's guard).
+
+    Request-scoped values are reset here explicitly: in tests one app context, and so one
+    `g`, may span several requests.
+    """
+    for key in ("lang_next", "portal_merchant", "locale"):
+        g.pop(key, None)
+    g.debtor = _session_debtor()
+    return g.debtor
+
+
+def optional_debtor() -> Debtor | None:
+    """The debtor of this session, or None (no session, or its links were revoked)."""
+    return g.debtor if "debtor" in g else load()
+
+
+def current_debtor() -> Debtor:
+    """The debtor of this session; without one, answers 403 with the "open your link again" page."""
+    debtor = optional_debtor()
+    if debtor is None:
+        from portal.debtor.forms import NewLinkForm
+
+        response = make_response(
+            render_template("debtor/link_invalid.html", reason="no_session", form=NewLinkForm()), 403
+        )
+        abort(response)
+    return debtor
+
+
+def is_verified(debtor: Debtor) -> bool:
+    """Passed the step-up check in this session, or the merchant asks for none."""
+    return not debtor.merchant.link_step_up or session.get("verified") == debtor.id
+
+
+def mark_verified(debtor: Debtor) -> None:
+    session["verified"] = debtor.id
+
+
+def chosen_language() -> str | None:
+    lang = session.get("lang")
+    return lang if lang in current_app.config["LANGUAGES"] else None
+
+
+def choose_language(lang: str) -> None:
+    session["lang"] = lang
+
+
+def first_view(key: str, now: float | None = None) -> bool:
+    """True when `key` (a page) was not seen in this session in the last half hour.
+
+    Page views are recorded once per half hour and page, not on every reload, so the
+    timeline stays readable and a reload does not cost a database write.
+    """
+    now = now if now is not None else time.time()
+    seen = {k: t for k, t in (session.get("seen") or {}).items() if now - t < VIEW_DEBOUNCE_SECONDS}
+    if key in seen:
+        if len(seen) != len(session.get("seen") or {}):
+            session["seen"] = seen
+        return False
+    seen[key] = int(now)
+    session["seen"] = seen
+    return True
