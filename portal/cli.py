@@ -112,24 +112,18 @@ def invoices_import(file: Path, slug: str):
 
     merchant = merchant_by_slug(slug)
     raw = file.read_bytes()
-    show = sys.stderr.isatty()
+    show = sys.stderr.isatty() and raw.count(b"\n") >= 1000
 
-    def progress(items):
-        items = list(items)
-        if not show or len(items) < 2:
-            return items
-        return click.progressbar(items, label="Importing", file=sys.stderr)
-
-    def run(items):
-        bar = progress(items)
-        if isinstance(bar, list):
-            yield from bar
+    def progress(items, length, label):
+        """Progress bars on a terminal for big files; plain iteration otherwise."""
+        if not show:
+            yield from items
             return
-        with bar as it:
-            yield from it
+        with click.progressbar(items, length=length, label=label, file=sys.stderr) as bar:
+            yield from bar
 
     try:
-        result = import_csv(raw, merchant, today=today_for(merchant.timezone), actor=f"import:{file.name}", progress=run)
+        result = import_csv(raw, merchant, today=today_for(merchant.timezone), actor=f"import:{file.name}", progress=progress)
     except ImportRejected as exc:
         db.session.rollback()
         click.echo(f"{file}: nothing imported, {len(exc.errors)} bad line(s):", err=True)

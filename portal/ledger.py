@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.models import Event, Invoice, InvoiceStatus, LedgerEntry
@@ -200,8 +200,10 @@ def book_charges(rows: list[dict], *, actor: str) -> None:
     for row in rows:
         if row["kind"] not in ("fee", "interest") or row["amount_minor"] <= 0:
             raise LedgerError("book_charges takes positive fees and interest only")
-    db.session.execute(
-        insert(LedgerEntry),
+    from portal.dunning import bulk  # bulk writes, no ORM unit of work (imported late: it imports models)
+
+    bulk.insert_rows(
+        LedgerEntry.__table__,
         [
             {
                 "merchant_id": r["merchant_id"], "invoice_id": r["invoice_id"], "kind": r["kind"],
@@ -215,15 +217,9 @@ def book_charges(rows: list[dict], *, actor: str) -> None:
     totals: dict[int, int] = {}
     for r in rows:
         totals[r["invoice_id"]] = totals.get(r["invoice_id"], 0) + r["amount_minor"]
-    invoice_table = Invoice.__table__
-    db.session.execute(
-        update(invoice_table)
-        .where(invoice_table.c.id == bindparam("b_id"))
-        .values(open_minor=invoice_table.c.open_minor + bindparam("b_delta")),
-        [{"b_id": invoice_id, "b_delta": delta} for invoice_id, delta in totals.items()],
-    )
-    db.session.execute(
-        insert(Event),
+    bulk.update_rows(Invoice.__table__, [{"id": i, "open_minor": delta} for i, delta in totals.items()], add=("open_minor",))
+    bulk.insert_rows(
+        Event.__table__,
         [
             {
                 "merchant_id": r["merchant_id"], "invoice_id": r["invoice_id"], "debtor_id": r["debtor_id"],

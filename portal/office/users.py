@@ -43,8 +43,8 @@ def users():
 
 @bp.post("/users/<int:user_id>")
 def user_update(user_id: int):
+    user = scoped_get(User, user_id)  # another merchant's id answers 404 before any role check
     require_admin()
-    user = scoped_get(User, user_id)
     if user.id == g.user.id:
         abort(409)  # admins do not demote or lock themselves out
     role = request.form.get("role")

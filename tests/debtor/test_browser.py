@@ -316,7 +316,8 @@ def test_without_javascript_the_same_flows_work(browser, site):
     page.goto(f"{site.base}/portal/requests/promise")
     page.fill("#pay_by", (date.today() + timedelta(days=14)).isoformat())
     page.get_by_role("button", name="Send", exact=True).click()
-    assert "/portal/requests/promise/sent" in page.url
+    assert "/portal/cases/" in page.url
+    assert "Until then you will not receive reminders." in page.locator("main").inner_text()
     assert watch.foreign == []
     context.close()
 

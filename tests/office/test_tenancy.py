@@ -37,8 +37,16 @@ def extra_foreign_ids(merchant_b, invoice) -> dict[str, int]:
 
     message = enqueue(debtor=invoice.debtor, purpose="test", template="new_link", channels=["email"],
                       dedupe_key="tenancy-test", invoices=[(invoice, "tenancy")])
+    from portal.payments.reconcile import import_statements
+    from tests.payments.camt_builder import entry, statement
+
+    import_statements(merchant_b, statement(entry("9.99", ref="B-1", text="no reference")), "b.xml",
+                      actor="test", today=date.today())
     db.session.commit()
-    return {"message_id": message.id}
+    from portal.models import BankEntry
+
+    bank_entry = db.session.query(BankEntry).filter_by(merchant_id=merchant_b.id).one()
+    return {"message_id": message.id, "entry_id": bank_entry.id}
 
 
 def office_rules(app):

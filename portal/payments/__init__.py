@@ -1,0 +1,1 @@
+"""Payments: Stripe Checkout, bank transfer details with EPC QR codes, camt reconciliation."""
