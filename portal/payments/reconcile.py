@@ -41,8 +41,11 @@ from portal.models import (
     InvoiceStatus,
     LedgerEntry,
     Merchant,
+    CaseInvoice,
+    InstallmentPlan,
     PaymentReference,
     PaymentReferenceInvoice,
+    PlanRate,
 )
 from portal.models.types import utcnow
 from portal.payments.booking import book_shares
@@ -304,6 +307,14 @@ def _match_all(merchant: Merchant, payments: Sequence[Transaction]) -> dict[str,
             select(PaymentReference.reference, PaymentReferenceInvoice.invoice_id)
             .join(PaymentReferenceInvoice, PaymentReferenceInvoice.payment_reference_id == PaymentReference.id)
             .where(PaymentReference.merchant_id == merchant.id, PaymentReference.reference.in_(part))
+        ):
+            by_ref.setdefault(ref, []).append(inv_id)
+        # An installment rate's own reference pays the plan's invoices (oldest due first).
+        for ref, inv_id in db.session.execute(
+            select(PlanRate.rf_reference, CaseInvoice.invoice_id)
+            .join(InstallmentPlan, InstallmentPlan.id == PlanRate.plan_id)
+            .join(CaseInvoice, CaseInvoice.case_id == InstallmentPlan.case_id)
+            .where(InstallmentPlan.merchant_id == merchant.id, PlanRate.rf_reference.in_(part))
         ):
             by_ref.setdefault(ref, []).append(inv_id)
 
