@@ -1,8 +1,8 @@
-"""initial schema: merchants, debtors, invoices, ledger, events
+"""initial schema
 
-Revision ID: a658b1dd7dd7
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:56:26.363400
+Create Date: 2026-11-22 06:38:41.247905
 
 """
 from alembic import op
@@ -47,6 +47,15 @@ def upgrade():
     sa.Column('link_step_up', sa.Boolean(), nullable=False, comment='Ask for the postal code before showing more than amounts'),
     sa.Column('dunning_fee_cap_minor', sa.Integer(), nullable=False, comment='Highest dunning fee per notice, minor units'),
     sa.Column('business_flat_fee', sa.Boolean(), nullable=False, comment='Charge business debtors the 40 EUR flat fee of §288 (5) BGB'),
+    sa.Column('consumer_default_notice', sa.Boolean(), nullable=False, comment='Tell consumers on the pre-due reminder that they default 30 days after due date (§286 (3) BGB) and rely on it'),
+    sa.Column('plan_max_rates', sa.Integer(), nullable=False, comment='Installment plans: most monthly rates approved without staff'),
+    sa.Column('plan_min_rate_minor', sa.Integer(), nullable=False, comment='Installment plans: smallest rate approved without staff'),
+    sa.Column('plan_max_total_minor', sa.Integer(), nullable=False, comment='Installment plans: largest total approved without staff'),
+    sa.Column('plan_first_rate_days', sa.Integer(), nullable=False, comment='Installment plans: first rate at most this many days ahead'),
+    sa.Column('plan_include_charges', sa.Boolean(), nullable=False, comment='Installment plans include fees and interest (else they are waived)'),
+    sa.Column('plan_grace_days', sa.Integer(), nullable=False, comment="Days after a rate's due date before the plan counts as broken"),
+    sa.Column('promise_max_days', sa.Integer(), nullable=False, comment='Promise to pay: latest date a debtor may pick, in days from today'),
+    sa.Column('case_sla_business_days', sa.Integer(), nullable=False, comment='Business days within which staff answer a case'),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When the merchant was created'),
     sa.CheckConstraint('dunning_fee_cap_minor >= 0', name=op.f('ck_merchant_fee_cap_nonneg')),
     sa.CheckConstraint('link_ttl_days BETWEEN 1 AND 365', name=op.f('ck_merchant_link_ttl_range')),
@@ -70,6 +79,22 @@ def upgrade():
     with op.batch_alter_table('api_key', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_key_merchant_id'), ['merchant_id'], unique=False)
 
+    op.create_table('bank_statement_file',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
+    sa.Column('filename', sa.String(length=255), nullable=False, comment='Name the file was uploaded or imported as'),
+    sa.Column('sha256', sa.String(length=64), nullable=False, comment="Hash of the file's bytes: the same file is never imported twice"),
+    sa.Column('message_type', sa.String(length=20), nullable=False, comment='camt.053.001.02 … camt.054.001.08'),
+    sa.Column('entries_total', sa.Integer(), nullable=False, comment='Entries in the file'),
+    sa.Column('entries_booked', sa.Integer(), nullable=False, comment='Credit entries matched and booked'),
+    sa.Column('entries_unmatched', sa.Integer(), nullable=False, comment='Credit entries left for manual assignment'),
+    sa.Column('entries_skipped', sa.Integer(), nullable=False, comment='Debits, pending entries and entries seen before'),
+    sa.Column('actor', sa.String(length=80), nullable=False, comment='Who imported it'),
+    sa.Column('imported_at', sa.DateTime(timezone=True), nullable=False, comment='When it was imported'),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_bank_statement_file_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_statement_file')),
+    sa.UniqueConstraint('merchant_id', 'sha256', name=op.f('uq_bank_statement_file_merchant_id_sha256'))
+    )
     op.create_table('debtor',
     sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
     sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
@@ -100,6 +125,51 @@ def upgrade():
     with op.batch_alter_table('debtor', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_debtor_merchant_id'), ['merchant_id'], unique=False)
 
+    op.create_table('dunning_policy',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
+    sa.Column('name', sa.String(length=80), nullable=False, comment='Name of the customer group, shown to staff'),
+    sa.Column('priority', sa.Integer(), nullable=False, comment='Lower is tried first; the first matching policy applies'),
+    sa.Column('active', sa.Boolean(), nullable=False, comment='Inactive policies are never chosen'),
+    sa.Column('match_kind', sa.String(length=10), nullable=True, comment='Only person (consumer) or business debtors; NULL: both'),
+    sa.Column('match_age_min', sa.Integer(), nullable=True, comment='Youngest age (years, from date of birth) in the group'),
+    sa.Column('match_age_max', sa.Integer(), nullable=True, comment='Oldest age (years) in the group'),
+    sa.Column('match_amount_min_minor', sa.Integer(), nullable=True, comment='Smallest invoice amount in the group, minor units'),
+    sa.Column('match_amount_max_minor', sa.Integer(), nullable=True, comment='Largest invoice amount in the group, minor units'),
+    sa.Column('match_language', sa.String(length=5), nullable=True, comment='Only debtors with this language'),
+    sa.Column('match_preferred_channel', sa.String(length=10), nullable=True, comment='Only debtors who chose this channel'),
+    sa.Column('match_customer', sa.String(length=10), nullable=True, comment='first (no earlier invoice) or returning customers'),
+    sa.CheckConstraint("match_customer IS NULL OR match_customer IN ('first', 'returning')", name=op.f('ck_dunning_policy_customer_known')),
+    sa.CheckConstraint("match_kind IS NULL OR match_kind IN ('person', 'business')", name=op.f('ck_dunning_policy_kind_known')),
+    sa.CheckConstraint("match_preferred_channel IS NULL OR match_preferred_channel IN ('email', 'sms', 'letter')", name=op.f('ck_dunning_policy_channel_known')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_dunning_policy_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dunning_policy')),
+    sa.UniqueConstraint('merchant_id', 'name', name=op.f('uq_dunning_policy_merchant_id_name'))
+    )
+    with op.batch_alter_table('dunning_policy', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dunning_policy_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('stripe_event',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant whose endpoint received it'),
+    sa.Column('event_id', sa.String(length=255), nullable=False, comment="Stripe's evt_… id"),
+    sa.Column('type', sa.String(length=80), nullable=False, comment='Event type, e.g. checkout.session.completed'),
+    sa.Column('created', sa.Integer(), nullable=True, comment="Stripe's creation time (Unix seconds)"),
+    sa.Column('payment_intent_id', sa.String(length=255), nullable=True, comment='PaymentIntent concerned, for deferred events'),
+    sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False, comment='The event as received'),
+    sa.Column('status', sa.String(length=10), nullable=False, comment='processed, ignored (unknown type), deferred (waits for its payment), failed (answered 5xx)'),
+    sa.Column('attempts', sa.Integer(), nullable=False, comment='Deliveries processed or tried'),
+    sa.Column('error', sa.Text(), nullable=True, comment='Last processing error'),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False, comment='First delivery'),
+    sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True, comment='When it was processed'),
+    sa.CheckConstraint("status IN ('processed', 'ignored', 'deferred', 'failed')", name=op.f('ck_stripe_event_status_known')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_stripe_event_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stripe_event')),
+    sa.UniqueConstraint('merchant_id', 'event_id', name=op.f('uq_stripe_event_merchant_id_event_id'))
+    )
+    with op.batch_alter_table('stripe_event', schema=None) as batch_op:
+        batch_op.create_index('ix_stripe_event_deferred', ['merchant_id', 'status', 'payment_intent_id'], unique=False)
+
     op.create_table('user_account',
     sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
     sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant the user works for'),
@@ -117,6 +187,92 @@ def upgrade():
     )
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_account_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('bank_entry',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
+    sa.Column('file_id', sa.Integer(), nullable=False, comment='Statement it came from first'),
+    sa.Column('entry_ref', sa.String(length=140), nullable=False, comment="AcctSvcrRef (+ transaction index), or a hash of the entry's fields: unique per merchant"),
+    sa.Column('direction', sa.String(length=4), nullable=False, comment='CRDT (money in) or DBIT (money out)'),
+    sa.Column('reversal', sa.Boolean(), nullable=False, comment='RvslInd: the entry reverses an earlier one'),
+    sa.Column('amount_minor', sa.Integer(), nullable=False, comment='Amount, minor units, always positive'),
+    sa.Column('currency', sa.String(length=3), nullable=False, comment='ISO 4217 currency'),
+    sa.Column('booking_date', sa.Date(), nullable=True, comment='BookgDt'),
+    sa.Column('value_date', sa.Date(), nullable=True, comment='ValDt'),
+    sa.Column('debtor_name', sa.String(length=140), nullable=True, comment="Payer's name (RltdPties/Dbtr)"),
+    sa.Column('debtor_iban', sa.String(length=34), nullable=True, comment="Payer's IBAN (RltdPties/DbtrAcct)"),
+    sa.Column('reference', sa.String(length=140), nullable=True, comment='Structured creditor reference (CdtrRefInf/Ref)'),
+    sa.Column('remittance', sa.Text(), nullable=True, comment='Unstructured remittance text (Ustrd), joined'),
+    sa.Column('end_to_end_id', sa.String(length=140), nullable=True, comment='EndToEndId'),
+    sa.Column('state', sa.String(length=10), nullable=False, comment='booked (matched), unmatched (waits for staff), reversed, ignored'),
+    sa.Column('match_method', sa.String(length=12), nullable=True, comment='rf, number, amount, manual'),
+    sa.Column('allocation', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True, comment='[[invoice_id, amount_minor], …] as booked'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When it was imported'),
+    sa.Column('assigned_at', sa.DateTime(timezone=True), nullable=True, comment='When staff assigned it by hand'),
+    sa.Column('assigned_by', sa.String(length=80), nullable=True, comment='Who assigned it by hand'),
+    sa.CheckConstraint("direction IN ('CRDT', 'DBIT')", name=op.f('ck_bank_entry_direction_known')),
+    sa.CheckConstraint("state IN ('booked', 'unmatched', 'reversed', 'ignored')", name=op.f('ck_bank_entry_state_known')),
+    sa.CheckConstraint('amount_minor > 0', name=op.f('ck_bank_entry_amount_positive')),
+    sa.ForeignKeyConstraint(['file_id'], ['bank_statement_file.id'], name=op.f('fk_bank_entry_file_id_bank_statement_file'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_bank_entry_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_entry')),
+    sa.UniqueConstraint('merchant_id', 'entry_ref', name=op.f('uq_bank_entry_merchant_id_entry_ref'))
+    )
+    with op.batch_alter_table('bank_entry', schema=None) as batch_op:
+        batch_op.create_index('ix_bank_entry_debtor_iban', ['merchant_id', 'debtor_iban'], unique=False)
+        batch_op.create_index(batch_op.f('ix_bank_entry_file_id'), ['file_id'], unique=False)
+        batch_op.create_index('ix_bank_entry_state', ['merchant_id', 'state'], unique=False)
+
+    op.create_table('checkout_session',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
+    sa.Column('debtor_id', sa.Integer(), nullable=False, comment='Who pays'),
+    sa.Column('public_id', sa.String(length=40), nullable=False, comment='Settle checkout id, sent to Stripe as metadata and idempotency key'),
+    sa.Column('stripe_session_id', sa.String(length=255), nullable=True, comment="Stripe's cs_… id"),
+    sa.Column('payment_intent_id', sa.String(length=255), nullable=True, comment="Stripe's pi_… id once known"),
+    sa.Column('url', sa.Text(), nullable=True, comment='Hosted Checkout page URL'),
+    sa.Column('amount_minor', sa.Integer(), nullable=False, comment='Total asked for, minor units'),
+    sa.Column('currency', sa.String(length=3), nullable=False, comment='ISO 4217 currency'),
+    sa.Column('status', sa.String(length=12), nullable=False, comment='open, processing (async method pending), paid, failed, expired'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When the session was created'),
+    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True, comment='When the payment was confirmed by a webhook'),
+    sa.CheckConstraint("status IN ('open', 'processing', 'paid', 'failed', 'expired')", name=op.f('ck_checkout_session_status_known')),
+    sa.CheckConstraint('amount_minor > 0', name=op.f('ck_checkout_session_amount_positive')),
+    sa.ForeignKeyConstraint(['debtor_id'], ['debtor.id'], name=op.f('fk_checkout_session_debtor_id_debtor'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_checkout_session_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_checkout_session')),
+    sa.UniqueConstraint('public_id', name=op.f('uq_checkout_session_public_id')),
+    sa.UniqueConstraint('stripe_session_id', name=op.f('uq_checkout_session_stripe_session_id'))
+    )
+    with op.batch_alter_table('checkout_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_checkout_session_debtor_id'), ['debtor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_checkout_session_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_checkout_session_payment_intent_id'), ['payment_intent_id'], unique=False)
+
+    op.create_table('dunning_policy_step',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('policy_id', sa.Integer(), nullable=False, comment='The policy'),
+    sa.Column('key', sa.String(length=40), nullable=False, comment='Step key, unique in the policy; recorded on the invoice and message'),
+    sa.Column('position', sa.Integer(), nullable=False, comment='Order of the step in the policy, from 1'),
+    sa.Column('offset_days', sa.Integer(), nullable=False, comment='Days after the due date (negative: before) or after the previous step'),
+    sa.Column('offset_from', sa.String(length=10), nullable=False, comment='due: offset from the due date; previous: from the previous step'),
+    sa.Column('channels', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False, comment='Channels in order of preference; later ones are fallbacks'),
+    sa.Column('template', sa.String(length=60), nullable=False, comment='Message template under templates/email|sms|letter'),
+    sa.Column('fee_minor', sa.Integer(), nullable=False, comment='Dunning fee of this notice (charged only in default, capped by the merchant)'),
+    sa.Column('legal', sa.String(length=20), nullable=False, comment='Legal meaning: reminder, default_notice, final_notice, handover'),
+    sa.Column('payment_days', sa.Integer(), nullable=False, comment='Days the message gives the debtor to pay'),
+    sa.Column('notice_286', sa.Boolean(), nullable=False, comment='Carries the consumer notice of § 286 (3) BGB (if the merchant relies on it)'),
+    sa.CheckConstraint("legal IN ('reminder', 'default_notice', 'final_notice', 'handover')", name=op.f('ck_dunning_policy_step_legal_known')),
+    sa.CheckConstraint("offset_from IN ('due', 'previous')", name=op.f('ck_dunning_policy_step_offset_from_known')),
+    sa.CheckConstraint('fee_minor >= 0', name=op.f('ck_dunning_policy_step_fee_nonneg')),
+    sa.CheckConstraint('payment_days >= 0', name=op.f('ck_dunning_policy_step_payment_days_nonneg')),
+    sa.ForeignKeyConstraint(['policy_id'], ['dunning_policy.id'], name=op.f('fk_dunning_policy_step_policy_id_dunning_policy'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dunning_policy_step')),
+    sa.UniqueConstraint('policy_id', 'key', name=op.f('uq_dunning_policy_step_policy_id_key')),
+    sa.UniqueConstraint('policy_id', 'position', name=op.f('uq_dunning_policy_step_policy_id_position'))
+    )
+    with op.batch_alter_table('dunning_policy_step', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dunning_policy_step_policy_id'), ['policy_id'], unique=False)
 
     op.create_table('invoice',
     sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
@@ -140,6 +296,9 @@ def upgrade():
     sa.Column('paused_reason', sa.String(length=20), nullable=True, comment='Why escalation is paused: dispute, plan or promise'),
     sa.Column('default_on', sa.Date(), nullable=True, comment='Day the debtor went into default (interest runs from the next day)'),
     sa.Column('closed_on', sa.Date(), nullable=True, comment='Day the invoice was paid, cancelled, written off or handed over'),
+    sa.Column('dunning_policy_id', sa.Integer(), nullable=True, comment='Dunning policy (customer group) chosen on the first dunning look'),
+    sa.Column('dunning_last_on', sa.Date(), nullable=True, comment='Day the last dunning step was taken'),
+    sa.Column('interest_through', sa.Date(), nullable=True, comment='Last day for which default interest has been booked'),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When the invoice arrived'),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False, comment='Last change'),
     sa.CheckConstraint("status IN ('open', 'paid', 'cancelled', 'written_off', 'handed_over')", name=op.f('ck_invoice_status_known')),
@@ -147,6 +306,7 @@ def upgrade():
     sa.CheckConstraint('due_date >= issue_date', name=op.f('ck_invoice_due_after_issue')),
     sa.CheckConstraint('dunning_level >= 0', name=op.f('ck_invoice_level_nonneg')),
     sa.ForeignKeyConstraint(['debtor_id'], ['debtor.id'], name=op.f('fk_invoice_debtor_id_debtor')),
+    sa.ForeignKeyConstraint(['dunning_policy_id'], ['dunning_policy.id'], name=op.f('fk_invoice_dunning_policy_id_dunning_policy'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_invoice_merchant_id_merchant'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_invoice')),
     sa.UniqueConstraint('merchant_id', 'number', name=op.f('uq_invoice_merchant_id_number')),
@@ -155,6 +315,145 @@ def upgrade():
     with op.batch_alter_table('invoice', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invoice_debtor_id'), ['debtor_id'], unique=False)
         batch_op.create_index('ix_invoice_dunning_worklist', ['status', 'next_action_on'], unique=False)
+        batch_op.create_index('ix_invoice_merchant_open_minor', ['merchant_id', 'open_minor'], unique=False)
+
+    op.create_table('message',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
+    sa.Column('debtor_id', sa.Integer(), nullable=True, comment='Recipient debtor; NULL for staff notices'),
+    sa.Column('purpose', sa.String(length=30), nullable=False, comment='Why it is sent: dunning, new_link, plan, promise, dispute_reply, staff_notice …'),
+    sa.Column('template', sa.String(length=60), nullable=False, comment='Template name under templates/email|sms|letter'),
+    sa.Column('channel', sa.String(length=10), nullable=False, comment='Channel of the current attempt: email, sms or letter'),
+    sa.Column('fallbacks', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False, comment='Channels to try next, in order, if this one fails for good'),
+    sa.Column('language', sa.String(length=5), nullable=False, comment='Language the message is rendered in'),
+    sa.Column('recipient', sa.String(length=254), nullable=True, comment='Email address or phone number; NULL for letters (address in context)'),
+    sa.Column('context', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False, comment='Data the template renders, fixed when queued'),
+    sa.Column('dedupe_key', sa.String(length=200), nullable=False, comment='Idempotency key: the same key is never queued twice'),
+    sa.Column('status', sa.String(length=12), nullable=False, comment='pending, sending, sent, cancelled, dead'),
+    sa.Column('attempts', sa.Integer(), nullable=False, comment='Send attempts on the current channel'),
+    sa.Column('not_before', sa.DateTime(timezone=True), nullable=False, comment='Earliest time of the next attempt (backoff)'),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True, comment='When a worker claimed it; stale claims are taken over'),
+    sa.Column('claimed_by', sa.String(length=80), nullable=True, comment='Worker that holds the claim'),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True, comment='When the provider accepted it'),
+    sa.Column('provider_id', sa.String(length=200), nullable=True, comment="Provider's id: SMTP Message-ID, SMS id, print batch"),
+    sa.Column('last_error', sa.Text(), nullable=True, comment='Last failure, kept for staff'),
+    sa.Column('subject', sa.String(length=300), nullable=True, comment='Rendered subject, for lists and the timeline'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When it was queued'),
+    sa.CheckConstraint("channel IN ('email', 'sms', 'letter')", name=op.f('ck_message_channel_known')),
+    sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'cancelled', 'dead')", name=op.f('ck_message_status_known')),
+    sa.CheckConstraint('attempts >= 0', name=op.f('ck_message_attempts_nonneg')),
+    sa.ForeignKeyConstraint(['debtor_id'], ['debtor.id'], name=op.f('fk_message_debtor_id_debtor'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_message_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_message')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_message_dedupe_key'))
+    )
+    with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_message_debtor_id'), ['debtor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_message_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index('ix_message_queue', ['status', 'not_before'], unique=False)
+
+    op.create_table('payment_reference',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
+    sa.Column('debtor_id', sa.Integer(), nullable=False, comment='Debtor the combined transfer is for'),
+    sa.Column('reference', sa.String(length=25), nullable=False, comment='ISO 11649 RF reference printed on the QR code'),
+    sa.Column('invoice_key', sa.String(length=64), nullable=False, comment='SHA-256 of the sorted invoice ids, to reuse the reference for the same set'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When the reference was issued'),
+    sa.ForeignKeyConstraint(['debtor_id'], ['debtor.id'], name=op.f('fk_payment_reference_debtor_id_debtor'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_payment_reference_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_reference')),
+    sa.UniqueConstraint('merchant_id', 'debtor_id', 'invoice_key', name=op.f('uq_payment_reference_merchant_id_debtor_id_invoice_key')),
+    sa.UniqueConstraint('reference', name=op.f('uq_payment_reference_reference'))
+    )
+    with op.batch_alter_table('payment_reference', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_reference_debtor_id'), ['debtor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payment_reference_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('support_case',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
+    sa.Column('debtor_id', sa.Integer(), nullable=False, comment='Who asked'),
+    sa.Column('kind', sa.String(length=10), nullable=False, comment='dispute, plan or promise'),
+    sa.Column('status', sa.String(length=12), nullable=False, comment='open, countered, active, resolved, rejected, completed, broken, withdrawn'),
+    sa.Column('reason', sa.String(length=20), nullable=True, comment='Dispute reason code'),
+    sa.Column('body', sa.Text(), nullable=True, comment='What the debtor wrote'),
+    sa.Column('promised_on', sa.Date(), nullable=True, comment='Promise to pay: the day the debtor will pay by'),
+    sa.Column('sla_due_at', sa.DateTime(timezone=True), nullable=True, comment="When staff should have answered (merchant's SLA)"),
+    sa.Column('assigned_user_id', sa.Integer(), nullable=True, comment='Staff member handling it'),
+    sa.Column('resolution', sa.String(length=30), nullable=True, comment='How it ended: credited, partly_credited, rejected, cancelled, approved, paid, broken'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When the debtor asked'),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False, comment='Last change'),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True, comment='When it was closed'),
+    sa.CheckConstraint("kind IN ('dispute', 'plan', 'promise')", name=op.f('ck_support_case_kind_known')),
+    sa.CheckConstraint("status IN ('open', 'countered', 'active', 'resolved', 'rejected', 'completed', 'broken', 'withdrawn')", name=op.f('ck_support_case_status_known')),
+    sa.ForeignKeyConstraint(['assigned_user_id'], ['user_account.id'], name=op.f('fk_support_case_assigned_user_id_user_account'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['debtor_id'], ['debtor.id'], name=op.f('fk_support_case_debtor_id_debtor'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_support_case_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_support_case'))
+    )
+    with op.batch_alter_table('support_case', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_support_case_debtor_id'), ['debtor_id'], unique=False)
+        batch_op.create_index('ix_support_case_queue', ['merchant_id', 'status', 'sla_due_at'], unique=False)
+
+    op.create_table('attachment',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
+    sa.Column('case_id', sa.Integer(), nullable=False, comment='The case'),
+    sa.Column('debtor_id', sa.Integer(), nullable=False, comment='Who uploaded it'),
+    sa.Column('filename', sa.String(length=120), nullable=False, comment='Sanitised original name, for the download'),
+    sa.Column('mime_type', sa.String(length=40), nullable=False, comment='Type established from the content'),
+    sa.Column('size', sa.Integer(), nullable=False, comment='Bytes'),
+    sa.Column('sha256', sa.String(length=64), nullable=False, comment='Content hash'),
+    sa.Column('storage_key', sa.String(length=64), nullable=False, comment='Random file name under STORAGE_DIR/attachments'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When it was uploaded'),
+    sa.ForeignKeyConstraint(['case_id'], ['support_case.id'], name=op.f('fk_attachment_case_id_support_case'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['debtor_id'], ['debtor.id'], name=op.f('fk_attachment_debtor_id_debtor'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_attachment_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_attachment')),
+    sa.UniqueConstraint('storage_key', name=op.f('uq_attachment_storage_key'))
+    )
+    with op.batch_alter_table('attachment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_attachment_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_attachment_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('case_invoice',
+    sa.Column('case_id', sa.Integer(), nullable=False, comment='The case'),
+    sa.Column('invoice_id', sa.Integer(), nullable=False, comment='An invoice it concerns'),
+    sa.ForeignKeyConstraint(['case_id'], ['support_case.id'], name=op.f('fk_case_invoice_case_id_support_case'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_case_invoice_invoice_id_invoice'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('case_id', 'invoice_id', name=op.f('pk_case_invoice'))
+    )
+    with op.batch_alter_table('case_invoice', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_case_invoice_invoice_id'), ['invoice_id'], unique=False)
+
+    op.create_table('case_note',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('case_id', sa.Integer(), nullable=False, comment='The case'),
+    sa.Column('author', sa.String(length=10), nullable=False, comment='debtor, staff or system'),
+    sa.Column('user_id', sa.Integer(), nullable=True, comment='Staff author'),
+    sa.Column('body', sa.Text(), nullable=False, comment='The text'),
+    sa.Column('internal', sa.Boolean(), nullable=False, comment='Internal notes are never shown to the debtor'),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, comment='When it was written'),
+    sa.CheckConstraint("author IN ('debtor', 'staff', 'system')", name=op.f('ck_case_note_author_known')),
+    sa.ForeignKeyConstraint(['case_id'], ['support_case.id'], name=op.f('fk_case_note_case_id_support_case'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_case_note_user_id_user_account'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_case_note'))
+    )
+    with op.batch_alter_table('case_note', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_case_note_case_id'), ['case_id'], unique=False)
+
+    op.create_table('checkout_item',
+    sa.Column('checkout_id', sa.Integer(), nullable=False, comment='The checkout'),
+    sa.Column('invoice_id', sa.Integer(), nullable=False, comment='Invoice paid'),
+    sa.Column('position', sa.Integer(), nullable=False, comment='Order of allocation (oldest due first)'),
+    sa.Column('amount_minor', sa.Integer(), nullable=False, comment='Open amount of the invoice when the checkout was created'),
+    sa.CheckConstraint('amount_minor > 0', name=op.f('ck_checkout_item_amount_positive')),
+    sa.ForeignKeyConstraint(['checkout_id'], ['checkout_session.id'], name=op.f('fk_checkout_item_checkout_id_checkout_session'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_checkout_item_invoice_id_invoice'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('checkout_id', 'invoice_id', name=op.f('pk_checkout_item'))
+    )
+    with op.batch_alter_table('checkout_item', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_checkout_item_invoice_id'), ['invoice_id'], unique=False)
 
     op.create_table('event',
     sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
@@ -174,6 +473,33 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_event_debtor_id'), ['debtor_id'], unique=False)
         batch_op.create_index('ix_event_invoice_time', ['invoice_id', 'occurred_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_event_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('installment_plan',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('case_id', sa.Integer(), nullable=False, comment='The plan request'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
+    sa.Column('debtor_id', sa.Integer(), nullable=False, comment='Who pays'),
+    sa.Column('currency', sa.String(length=3), nullable=False, comment='ISO 4217 currency of every rate'),
+    sa.Column('total_minor', sa.Integer(), nullable=False, comment='Amount spread over the rates'),
+    sa.Column('rates_count', sa.Integer(), nullable=False, comment='Number of monthly rates'),
+    sa.Column('first_due', sa.Date(), nullable=False, comment='Due date of the first rate'),
+    sa.Column('include_charges', sa.Boolean(), nullable=False, comment='Fees and interest are part of the plan (else waived on activation)'),
+    sa.Column('status', sa.String(length=10), nullable=False, comment='proposed (waits for staff), countered (waits for debtor), active, completed, broken, rejected'),
+    sa.Column('open_at_start_minor', sa.Integer(), nullable=True, comment="Open total of the plan's invoices at activation; paid = this − open now"),
+    sa.Column('activated_on', sa.Date(), nullable=True, comment='Day the plan became active'),
+    sa.Column('ended_on', sa.Date(), nullable=True, comment='Day it was completed or broken'),
+    sa.Column('approved_by', sa.String(length=40), nullable=True, comment='auto (inside the rules) or user:<id>'),
+    sa.CheckConstraint("status IN ('proposed', 'countered', 'active', 'completed', 'broken', 'rejected')", name=op.f('ck_installment_plan_status_known')),
+    sa.CheckConstraint('rates_count >= 2', name=op.f('ck_installment_plan_two_rates_or_more')),
+    sa.CheckConstraint('total_minor > 0', name=op.f('ck_installment_plan_total_positive')),
+    sa.ForeignKeyConstraint(['case_id'], ['support_case.id'], name=op.f('fk_installment_plan_case_id_support_case'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['debtor_id'], ['debtor.id'], name=op.f('fk_installment_plan_debtor_id_debtor'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_installment_plan_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_installment_plan')),
+    sa.UniqueConstraint('case_id', name=op.f('uq_installment_plan_case_id'))
+    )
+    with op.batch_alter_table('installment_plan', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_installment_plan_merchant_id'), ['merchant_id'], unique=False)
 
     op.create_table('ledger_entry',
     sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
@@ -198,34 +524,166 @@ def upgrade():
     with op.batch_alter_table('ledger_entry', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ledger_entry_invoice_id'), ['invoice_id'], unique=False)
 
+    op.create_table('message_invoice',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('message_id', sa.Integer(), nullable=False, comment='The message'),
+    sa.Column('invoice_id', sa.Integer(), nullable=False, comment='An invoice it concerns'),
+    sa.Column('step', sa.String(length=60), nullable=False, comment='Escalation step key (unique per invoice), or purpose:key for other messages'),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_message_invoice_invoice_id_invoice'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['message_id'], ['message.id'], name=op.f('fk_message_invoice_message_id_message'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_message_invoice')),
+    sa.UniqueConstraint('invoice_id', 'step', name=op.f('uq_message_invoice_invoice_id_step'))
+    )
+    with op.batch_alter_table('message_invoice', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_message_invoice_message_id'), ['message_id'], unique=False)
+
+    op.create_table('payment_reference_invoice',
+    sa.Column('payment_reference_id', sa.Integer(), nullable=False, comment='The combined reference'),
+    sa.Column('invoice_id', sa.Integer(), nullable=False, comment='An invoice it covers'),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_payment_reference_invoice_invoice_id_invoice'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['payment_reference_id'], ['payment_reference.id'], name=op.f('fk_payment_reference_invoice_payment_reference_id_payment_reference'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('payment_reference_id', 'invoice_id', name=op.f('pk_payment_reference_invoice'))
+    )
+    with op.batch_alter_table('payment_reference_invoice', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_reference_invoice_invoice_id'), ['invoice_id'], unique=False)
+
+    op.create_table('stripe_payment',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('merchant_id', sa.Integer(), nullable=False, comment='Tenant'),
+    sa.Column('payment_intent_id', sa.String(length=255), nullable=False, comment="Stripe's pi_… id (or the session id when Stripe sends none)"),
+    sa.Column('checkout_id', sa.Integer(), nullable=True, comment='The checkout it paid, if Settle opened one'),
+    sa.Column('amount_minor', sa.Integer(), nullable=False, comment='Amount received, minor units'),
+    sa.Column('currency', sa.String(length=3), nullable=False, comment='ISO 4217 currency'),
+    sa.Column('allocation', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False, comment='[[invoice_id, amount_minor], …] as booked, in allocation order'),
+    sa.Column('refunded_minor', sa.Integer(), nullable=False, comment='Highest cumulative refund booked so far'),
+    sa.Column('event_id', sa.String(length=255), nullable=False, comment='Stripe event that booked it'),
+    sa.Column('booked_at', sa.DateTime(timezone=True), nullable=False, comment='When it was booked'),
+    sa.CheckConstraint('amount_minor > 0', name=op.f('ck_stripe_payment_amount_positive')),
+    sa.ForeignKeyConstraint(['checkout_id'], ['checkout_session.id'], name=op.f('fk_stripe_payment_checkout_id_checkout_session'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_stripe_payment_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stripe_payment')),
+    sa.UniqueConstraint('merchant_id', 'payment_intent_id', name=op.f('uq_stripe_payment_merchant_id_payment_intent_id'))
+    )
+    with op.batch_alter_table('stripe_payment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stripe_payment_checkout_id'), ['checkout_id'], unique=False)
+
+    op.create_table('plan_rate',
+    sa.Column('id', sa.Integer(), nullable=False, comment='Surrogate key'),
+    sa.Column('plan_id', sa.Integer(), nullable=False, comment='The plan'),
+    sa.Column('number', sa.Integer(), nullable=False, comment='1-based position'),
+    sa.Column('due_on', sa.Date(), nullable=False, comment='Due date'),
+    sa.Column('amount_minor', sa.Integer(), nullable=False, comment='Rate amount, minor units'),
+    sa.Column('rf_reference', sa.String(length=25), nullable=False, comment='RF reference for paying this rate by transfer'),
+    sa.CheckConstraint('amount_minor > 0', name=op.f('ck_plan_rate_amount_positive')),
+    sa.ForeignKeyConstraint(['plan_id'], ['installment_plan.id'], name=op.f('fk_plan_rate_plan_id_installment_plan'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_plan_rate')),
+    sa.UniqueConstraint('plan_id', 'number', name=op.f('uq_plan_rate_plan_id_number')),
+    sa.UniqueConstraint('rf_reference', name=op.f('uq_plan_rate_rf_reference'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('plan_rate')
+    with op.batch_alter_table('stripe_payment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stripe_payment_checkout_id'))
+
+    op.drop_table('stripe_payment')
+    with op.batch_alter_table('payment_reference_invoice', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_reference_invoice_invoice_id'))
+
+    op.drop_table('payment_reference_invoice')
+    with op.batch_alter_table('message_invoice', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_message_invoice_message_id'))
+
+    op.drop_table('message_invoice')
     with op.batch_alter_table('ledger_entry', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ledger_entry_invoice_id'))
 
     op.drop_table('ledger_entry')
+    with op.batch_alter_table('installment_plan', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_installment_plan_merchant_id'))
+
+    op.drop_table('installment_plan')
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_event_merchant_id'))
         batch_op.drop_index('ix_event_invoice_time')
         batch_op.drop_index(batch_op.f('ix_event_debtor_id'))
 
     op.drop_table('event')
+    with op.batch_alter_table('checkout_item', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_checkout_item_invoice_id'))
+
+    op.drop_table('checkout_item')
+    with op.batch_alter_table('case_note', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_case_note_case_id'))
+
+    op.drop_table('case_note')
+    with op.batch_alter_table('case_invoice', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_case_invoice_invoice_id'))
+
+    op.drop_table('case_invoice')
+    with op.batch_alter_table('attachment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_attachment_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_attachment_case_id'))
+
+    op.drop_table('attachment')
+    with op.batch_alter_table('support_case', schema=None) as batch_op:
+        batch_op.drop_index('ix_support_case_queue')
+        batch_op.drop_index(batch_op.f('ix_support_case_debtor_id'))
+
+    op.drop_table('support_case')
+    with op.batch_alter_table('payment_reference', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_reference_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_payment_reference_debtor_id'))
+
+    op.drop_table('payment_reference')
+    with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.drop_index('ix_message_queue')
+        batch_op.drop_index(batch_op.f('ix_message_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_message_debtor_id'))
+
+    op.drop_table('message')
     with op.batch_alter_table('invoice', schema=None) as batch_op:
+        batch_op.drop_index('ix_invoice_merchant_open_minor')
         batch_op.drop_index('ix_invoice_dunning_worklist')
         batch_op.drop_index(batch_op.f('ix_invoice_debtor_id'))
 
     op.drop_table('invoice')
+    with op.batch_alter_table('dunning_policy_step', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dunning_policy_step_policy_id'))
+
+    op.drop_table('dunning_policy_step')
+    with op.batch_alter_table('checkout_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_checkout_session_payment_intent_id'))
+        batch_op.drop_index(batch_op.f('ix_checkout_session_merchant_id'))
+        batch_op.drop_index(batch_op.f('ix_checkout_session_debtor_id'))
+
+    op.drop_table('checkout_session')
+    with op.batch_alter_table('bank_entry', schema=None) as batch_op:
+        batch_op.drop_index('ix_bank_entry_state')
+        batch_op.drop_index(batch_op.f('ix_bank_entry_file_id'))
+        batch_op.drop_index('ix_bank_entry_debtor_iban')
+
+    op.drop_table('bank_entry')
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_account_merchant_id'))
 
     op.drop_table('user_account')
+    with op.batch_alter_table('stripe_event', schema=None) as batch_op:
+        batch_op.drop_index('ix_stripe_event_deferred')
+
+    op.drop_table('stripe_event')
+    with op.batch_alter_table('dunning_policy', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dunning_policy_merchant_id'))
+
+    op.drop_table('dunning_policy')
     with op.batch_alter_table('debtor', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_debtor_merchant_id'))
 
     op.drop_table('debtor')
+    op.drop_table('bank_statement_file')
     with op.batch_alter_table('api_key', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_key_merchant_id'))
 
