@@ -72,7 +72,7 @@ def _merchant() -> Merchant:
         support_phone="+49 711 123456-0",
         support_hours="Mo–Fr 9–17 Uhr",
         iban="DE89370400440532013000",
-        bic="COBADEFFXXX",
+        bic="COBADEFF",
         account_holder="Gartenhaus Sonnenberg GmbH",
         timezone="Europe/Berlin",
         default_language="de",
