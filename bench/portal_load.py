@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -240,6 +241,11 @@ def main() -> None:
         print(f"| {name} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']} |")
     print(f"\nRatio overview/hello: {best['overview']['rps'] / best['hello']['rps']:.0%}")
     print("All rounds:", {k: [round(r["rps"]) for r in v] for k, v in results.items()})
+    # Rounds alternate hello/overview, so round i's ratio compares two runs a few seconds apart.
+    ratios = sorted(o["rps"] / h["rps"] for h, o in zip(results["hello"], results["overview"]))
+    p99 = sorted(r["p99"] for r in results["overview"])
+    print(f"Per-round ratio: median {statistics.median(ratios):.0%}, best {ratios[-1]:.0%}; "
+          f"overview p99 median {statistics.median(p99):.2f} ms, best {p99[0]:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -230,3 +230,184 @@ def book_charges(rows: list[dict], *, actor: str) -> None:
             for r in rows
         ],
     )
+
+
+# --- bulk bookings (bank statement imports) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Held:
+    """An invoice as `lock_many` read it under its row lock: what a bulk booking needs, without an ORM object."""
+
+    id: int
+    merchant_id: int
+    debtor_id: int
+    currency: str
+    due_date: date
+    open_minor: int
+    status: str
+
+
+@dataclass(frozen=True)
+class BulkBooking:
+    """What `book_many` did with one row: `open_minor`/`status` right after it (a repeat changes nothing)."""
+
+    invoice_id: int
+    created: bool
+    open_minor: int
+    status: str
+
+
+def lock_many(invoice_ids) -> dict[int, Held]:
+    """The invoices, locked for update in id order (PostgreSQL row locks, taken in one order so batches
+    never deadlock each other; SQLite serialises writers anyway)."""
+    from portal.dunning import bulk  # imported late: it imports models
+
+    ids = sorted(set(invoice_ids))
+    c = Invoice.__table__.c
+    size = 20_000 if db.engine.dialect.name == "postgresql" else 500
+    out: dict[int, Held] = {}
+    for start in range(0, len(ids), size):
+        stmt = (
+            select(c.id, c.merchant_id, c.debtor_id, c.currency, c.due_date, c.open_minor, c.status)
+            .where(bulk.among(c.id, ids[start : start + size])).order_by(c.id).with_for_update()
+        )
+        for row in db.session.execute(stmt):
+            out[row[0]] = Held(*row)
+    return out
+
+
+def book_many(rows, *, kind: str, source: str, actor: str, held: dict[int, Held] | None = None, then=None) -> list[BulkBooking]:
+    """Book many payments (credits, write-offs) at once, with exactly `book`'s outcome, set-based.
+
+    `rows`, in booking order: dicts with invoice_id, amount_minor (the magnitude), external_ref,
+    booked_on, memo, data (other keys are ignored). `held`: the invoices from `lock_many` when
+    the caller locked them already (to split a payment by their balances). A reference booked
+    before with the same content is a repeat (created=False, nothing written); with other
+    content it raises BookingConflict, as `book` does. Invoices that become paid close and
+    stop dunning (`escalation.stopped_many`: one UPDATE cancels their dead pending messages).
+    `then(row, booking)` may return more event rows, written right after that booking's event.
+    Balances move only by `open_minor = open_minor + delta` under the row locks; nothing commits.
+    """
+    from portal.dunning import bulk, escalation  # imported late: they import models
+    from sqlalchemy import bindparam
+
+    from portal.models.types import utcnow
+
+    if kind not in NEGATIVE_KINDS:
+        raise LedgerError("book_many books payments, credits and write-offs; other kinds go through book")
+    if not rows:
+        return []
+    if any(r["amount_minor"] <= 0 for r in rows):
+        raise LedgerError("amount must be positive; the kind decides the sign")
+    ids = {r["invoice_id"] for r in rows}
+    if held is None or not ids <= held.keys():
+        held = lock_many(ids)
+    refs: dict[int, set[str]] = {}
+    for r in rows:
+        refs.setdefault(held[r["invoice_id"]].merchant_id, set()).add(r["external_ref"])
+    booked: dict[tuple[int, str], tuple[int, str, int]] = {}
+    for merchant_id, wanted in refs.items():
+        wanted = sorted(wanted)
+        for start in range(0, len(wanted), 500):
+            for ref, invoice_id, entry_kind, amount in db.session.execute(
+                select(LedgerEntry.external_ref, LedgerEntry.invoice_id, LedgerEntry.kind, LedgerEntry.amount_minor).where(
+                    LedgerEntry.merchant_id == merchant_id, LedgerEntry.source == source,
+                    LedgerEntry.external_ref.in_(wanted[start : start + 500]),
+                )
+            ):
+                booked[(merchant_id, ref)] = (invoice_id, entry_kind, amount)
+
+    # A paid invoice that still owes (it cannot come from a booking) would reopen: `book` handles that one.
+    odd = {i for i in ids if held[i].status == InvoiceStatus.PAID.value and held[i].open_minor > 0}
+    balance = {i: held[i].open_minor for i in ids}
+    status = {i: held[i].status for i in ids}
+    results: list[BulkBooking | None] = [None] * len(rows)
+    entries: list[dict] = []
+    ledger_events: list[tuple[int, dict, bool]] = []  # (row index, event row, this booking closed the invoice)
+    delta: dict[int, int] = {}
+    closed_on: dict[int, date] = {}
+    stopped: list[tuple[int, int, int]] = []
+    for index, r in enumerate(rows):
+        invoice = held[r["invoice_id"]]
+        if invoice.id in odd:
+            continue
+        signed = -r["amount_minor"]
+        key = (invoice.merchant_id, r["external_ref"])
+        if key in booked:
+            if booked[key] == (invoice.id, kind, signed):
+                results[index] = BulkBooking(invoice.id, False, balance[invoice.id], status[invoice.id])
+                continue
+            raise BookingConflict(f"{source} reference {r['external_ref']!r} is already booked differently")
+        booked[key] = (invoice.id, kind, signed)
+        balance[invoice.id] += signed
+        delta[invoice.id] = delta.get(invoice.id, 0) + signed
+        before = status[invoice.id]
+        closes = before == InvoiceStatus.OPEN.value and balance[invoice.id] <= 0
+        if closes:
+            status[invoice.id] = InvoiceStatus.PAID.value
+            closed_on[invoice.id] = r["booked_on"]
+            stopped.append((invoice.id, invoice.merchant_id, invoice.debtor_id))
+        entries.append({
+            "merchant_id": invoice.merchant_id, "invoice_id": invoice.id, "kind": kind, "amount_minor": signed,
+            "currency": invoice.currency, "source": source, "external_ref": r["external_ref"], "booked_on": r["booked_on"],
+            "memo": r.get("memo"), "data": r.get("data"),
+        })
+        ledger_events.append((index, {
+            "merchant_id": invoice.merchant_id, "invoice_id": invoice.id, "debtor_id": invoice.debtor_id,
+            "kind": f"ledger.{kind}", "actor": actor,
+            "data": {
+                "amount_minor": signed, "currency": invoice.currency, "source": source, "external_ref": r["external_ref"],
+                "open_minor": balance[invoice.id], "status": status[invoice.id],
+                **({"status_before": before} if closes else {}),
+            },
+        }, closes))
+        results[index] = BulkBooking(invoice.id, True, balance[invoice.id], status[invoice.id])
+
+    db.session.flush()  # pending ORM changes first: the writes below bypass the unit of work
+    bulk.insert_rows(LedgerEntry.__table__, entries)
+    table = Invoice.__table__
+    now = utcnow()
+    moved = [{"b_id": i, "b_delta": d} for i, d in delta.items() if i not in closed_on]
+    if moved:
+        db.session.execute(
+            update(table).where(table.c.id == bindparam("b_id"))
+            .values(open_minor=table.c.open_minor + bindparam("b_delta"), updated_at=now),
+            moved,
+        )
+    closing = [{"b_id": i, "b_delta": delta[i], "b_on": on} for i, on in closed_on.items()]
+    if closing:
+        done = db.session.execute(
+            update(table).where(table.c.id == bindparam("b_id"), table.c.status == InvoiceStatus.OPEN.value)
+            .values(open_minor=table.c.open_minor + bindparam("b_delta"), status=InvoiceStatus.PAID.value,
+                    closed_on=bindparam("b_on"), next_action_on=None, updated_at=now),
+            closing,
+        )
+        if db.engine.dialect.supports_sane_multi_rowcount and done.rowcount != len(closing):
+            raise LedgerError("an invoice changed while it was locked for booking")
+    cancelled = escalation.stopped_many(stopped, reason=f"invoice {InvoiceStatus.PAID.value}")
+    events: list[dict] = []
+    for index, event, closes in ledger_events:
+        if closes:
+            events += cancelled.get(event["invoice_id"], [])  # `book` cancels before it writes its own event
+        events.append(event)
+        if then is not None:
+            events += then(rows[index], results[index])
+    bulk.insert_rows(Event.__table__, events)
+    for invoice_id in ids:  # ORM copies of these invoices are stale now
+        stale = db.session.identity_map.get(db.session.identity_key(Invoice, invoice_id))
+        if stale is not None:
+            db.session.expire(stale)
+
+    for index, r in enumerate(rows):
+        if r["invoice_id"] not in odd:
+            continue
+        invoice = db.session.get(Invoice, r["invoice_id"])
+        booking = book(invoice, kind=kind, amount_minor=r["amount_minor"], source=source, external_ref=r["external_ref"],
+                       booked_on=r["booked_on"], actor=actor, memo=r.get("memo"), data=r.get("data"))
+        db.session.refresh(invoice)
+        results[index] = BulkBooking(invoice.id, booking.created, invoice.open_minor, invoice.status)
+        if then is not None:
+            for extra in then(r, results[index]):
+                db.session.add(Event(**extra))
+    return results

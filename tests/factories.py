@@ -75,3 +75,8 @@ def make_invoice(merchant: Merchant, number: str | None = None, **overrides):
     invoice = submit_invoice(merchant, data, actor="test").invoice
     db.session.commit()
     return invoice
+
+
+def staff_actor(merchant: Merchant) -> str:
+    """The actor string of a (new) support user of this merchant, for service calls made by staff."""
+    return f"user:{make_user(merchant).id}"

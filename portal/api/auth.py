@@ -1,6 +1,8 @@
 """Bearer-key authentication for the whole API blueprint; sets `g.merchant` and `g.api_key`."""
 from __future__ import annotations
 
+from datetime import timedelta, timezone
+
 from flask import abort, g, request
 from sqlalchemy import select
 
@@ -10,6 +12,7 @@ from portal.models import ApiKey
 from portal.models.types import utcnow
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @bp.before_request
@@ -25,7 +28,14 @@ def authenticate():
     ).scalar_one_or_none()
     if key is None:
         abort(401, description="The API key is unknown or revoked.")
-    key.last_used_at = utcnow()
+    now = utcnow()
+    last = key.last_used_at
+    if last is not None and last.tzinfo is None:  # SQLite hands back naive UTC
+        last = last.replace(tzinfo=timezone.utc)
+    # Written at most once a minute: the row lock of this update would otherwise serialise
+    # every concurrent request a shop makes with the same key until each one commits.
+    if last is None or now - last > LAST_USED_RESOLUTION:
+        key.last_used_at = now
     g.api_key = key
     g.merchant = key.merchant
     g.actor = f"api:{key.prefix}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import abort, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
 from portal.api import bp
@@ -69,7 +70,7 @@ def create_invoice():
     return jsonify(invoice_json(result.invoice)), 201 if result.created else 200
 
 
-@bp.get("/invoices/<number>")
+@bp.get("/invoices/<path:number>")
 def get_invoice(number: str):
     invoice = _invoice_or_404(number)
     body = invoice_json(invoice)
@@ -77,7 +78,7 @@ def get_invoice(number: str):
     return jsonify(body)
 
 
-@bp.post("/invoices/<number>/payments")
+@bp.post("/invoices/<path:number>/payments")
 def add_payment(number: str):
     invoice = _invoice_or_404(number)
     body = request.get_json(silent=True)
@@ -86,8 +87,8 @@ def add_payment(number: str):
     data, errors = validate_payment(body, invoice.currency, today=_today())
     if errors:
         return _unprocessable(errors)
-    try:
-        booking = ledger.book(
+    def book():
+        return ledger.book(
             invoice,
             kind="payment",
             amount_minor=data.amount_minor,
@@ -97,6 +98,15 @@ def add_payment(number: str):
             actor=g.actor,
             memo="Payment reported by the shop",
         )
+
+    try:
+        try:
+            with db.session.begin_nested():
+                booking = book()
+        except IntegrityError:
+            # A concurrent request (a shop retrying after a timeout) booked the same reference
+            # first; now that it is visible, this one is a repeat or a conflict like any other.
+            booking = book()
     except ledger.BookingConflict as exc:
         db.session.rollback()
         return _conflict(str(exc))
@@ -113,7 +123,7 @@ def add_payment(number: str):
     return jsonify(payload), 201 if booking.created else 200
 
 
-@bp.post("/invoices/<number>/cancel")
+@bp.post("/invoices/<path:number>/cancel")
 def cancel_invoice(number: str):
     invoice = _invoice_or_404(number)
     body = request.get_json(silent=True) or {}

@@ -8,9 +8,10 @@ names are matched by local name under the document's own namespace, so every ver
 parses with the same code (v02 `Sts` text and v05+ `Sts/Cd`; v02 `Dbtr/Nm` and v08
 `Dbtr/Pty/Nm`; `Dt` or `DtTm`).
 
-Safety: the XML goes through defusedxml with DTDs forbidden, so entity expansion
-("billion laughs") and external entities are refused before any expansion happens;
-expat itself never fetches external resources.
+Safety: expat reads the prolog first and refuses any DTD (so no entity can be declared:
+no "billion laughs", no external entities) before lxml parses the document, with entity
+resolution, DTD loading and network access off and libxml2's size limits on. lxml hands
+over only the finished entries (a tag filter), so the per-element work stays in C.
 
 Anything malformed raises `CamtError` with a message a person can act on; the
 importer turns that into "nothing booked".
@@ -25,9 +26,10 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import IO
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import iterparse
-from xml.etree.ElementTree import Element, ParseError
+from xml.parsers import expat
+
+from lxml import etree
+from lxml.etree import _Element as Element
 
 from portal.domain.money import MoneyError, to_minor
 
@@ -83,10 +85,16 @@ class _Names:
 
     def __init__(self, ns: str):
         self.ns = ns
-        self.q = lambda local: f"{{{ns}}}{local}"
+        self._paths: dict[str, str] = {}
+
+    def q(self, local: str) -> str:
+        return f"{{{self.ns}}}{local}"
 
     def path(self, dotted: str) -> str:
-        return "/".join(self.q(part) for part in dotted.split("/"))
+        found = self._paths.get(dotted)
+        if found is None:
+            found = self._paths[dotted] = "/".join(self.q(part) for part in dotted.split("/"))
+        return found
 
 
 def _text(elem: Element | None) -> str | None:
@@ -239,63 +247,112 @@ def _transactions(entry: Element, n: _Names, account: str, statement_id: str | N
     return out
 
 
+class _Stop(Exception):
+    """The prolog check has seen enough."""
+
+
+class _Rest:
+    """The bytes the prolog check read, then the rest of the source: what lxml parses."""
+
+    def __init__(self, head: bytes, source: IO[bytes]):
+        self.head, self.source = head, source
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            out, self.head = self.head, b""
+            return out
+        return self.source.read(size)
+
+
+def _prolog(source: IO[bytes]) -> tuple[list[str], bytes]:
+    """The first two element names ("namespace}local") and the bytes read to find them.
+
+    Any DOCTYPE is refused here, before anything is expanded: a DTD can only stand before
+    the document element, so past this point no entity can have been declared.
+    """
+    parser = expat.ParserCreate(namespace_separator="}")
+    names: list[str] = []
+
+    def doctype(*_):
+        raise CamtError("refused: the file declares a DTD or entities (DTDForbidden)")
+
+    def start(name, _attrs):
+        names.append(name)
+        if len(names) == 2:
+            raise _Stop
+
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype
+    parser.StartElementHandler = start
+    head: list[bytes] = []
+    try:
+        while True:
+            chunk = source.read(1 << 16)
+            head.append(chunk)
+            parser.Parse(chunk, not chunk)
+            if not chunk:
+                break
+    except _Stop:
+        pass
+    except expat.ExpatError as exc:
+        raise CamtError(f"not well-formed XML: {exc}") from None
+    return names, b"".join(head)
+
+
 def read(source: IO[bytes], header: Header | None = None) -> Iterator[Transaction]:
     """Stream the transactions of one camt.053/054 document; `header` is filled in as it goes."""
     header = header if header is not None else Header()
-    n: _Names | None = None
-    root: Element | None = None
-    container = statement_tag = None
-    statement_id = account = None
-    depth = 0
+    names, head = _prolog(source)
+    if not names:
+        raise CamtError("the file is empty")
+    ns, _, local = names[0].rpartition("}")
+    match = _NAMESPACE.match(ns)
+    if local != "Document" or not match:
+        raise CamtError(
+            "not a camt.053 or camt.054 message (versions 001.02 to 001.08): "
+            f"root element {local!r} in namespace {ns or 'none'!r}"
+        )
+    header.message_type = f"{match.group(1)}.001.{match.group(2)}"
+    n = _Names(ns)
+    container, statement_tag = (n.q(t) for t in _CONTAINERS[match.group(1)])
+    if len(names) > 1 and "{" + names[1] != container:
+        raise CamtError(f"{header.message_type}: expected {container.split('}')[1]} under Document")
+    entry_tag = n.q("Ntry")
     statement: Element | None = None
+    statement_id = account = None
     seen: dict[str, int] = {}
     try:
-        events = iterparse(source, events=("start", "end"), forbid_dtd=True)
+        events = etree.iterparse(
+            _Rest(head, source), events=("start", "end"), tag=(statement_tag, entry_tag),
+            resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False,
+        )
         for event, elem in events:
-            if event == "start":
-                depth += 1
-                if root is None:
-                    root = elem
-                    ns, _, local = elem.tag[1:].partition("}") if elem.tag.startswith("{") else ("", "", elem.tag)
-                    match = _NAMESPACE.match(ns)
-                    if local != "Document" or not match:
-                        raise CamtError(
-                            "not a camt.053 or camt.054 message (versions 001.02 to 001.08): "
-                            f"root element {local!r} in namespace {ns or 'none'!r}"
-                        )
-                    header.message_type = f"{match.group(1)}.001.{match.group(2)}"
-                    n = _Names(ns)
-                    container, statement_tag = (n.q(t) for t in _CONTAINERS[match.group(1)])
-                elif depth == 2 and elem.tag != container:
-                    raise CamtError(f"{header.message_type}: expected {container.split('}')[1]} under Document")
-                elif depth == 3 and elem.tag == statement_tag:
+            parent = elem.getparent()
+            if elem.tag == statement_tag:
+                if parent is None or parent.tag != container:
+                    continue
+                if event == "start":
                     header.statements += 1
-                    statement_id = account = None
-                    statement = elem
+                    statement, statement_id, account = elem, None, None
+                else:
+                    elem.clear()
                 continue
-
-            depth -= 1
-            if n is None:
+            if event == "start" or parent is None or parent is not statement:
                 continue
-            if depth == 3 and elem.tag == n.q("Id") and statement_id is None:
-                statement_id = _text(elem)
-            elif depth == 3 and elem.tag == n.q("Acct"):
-                account = (_text(elem.find(n.path("Id/IBAN"))) or _text(elem.find(n.path("Id/Othr/Id"))) or "").replace(" ", "")
-            elif depth == 3 and elem.tag == n.q("Ntry"):
-                header.entries += 1
-                if statement_id and statement_id not in header.ids:
-                    header.ids.append(statement_id)
-                yield from _transactions(elem, n, account or "", statement_id, header.entries, seen)
-                statement.remove(elem)  # memory stays flat however many entries follow
-            elif depth == 2 and elem.tag == statement_tag:
-                elem.clear()
-    except ParseError as exc:
+            if statement_id is None:  # Id and Acct come before the first entry
+                statement_id = _text(statement.find(n.q("Id")))
+                acct = statement.find(n.q("Acct"))
+                account = ((_text(acct.find(n.path("Id/IBAN"))) or _text(acct.find(n.path("Id/Othr/Id"))) or "")
+                           .replace(" ", "") if acct is not None else "")
+            header.entries += 1
+            if statement_id and statement_id not in header.ids:
+                header.ids.append(statement_id)
+            yield from _transactions(elem, n, account or "", statement_id, header.entries, seen)
+            elem.clear()  # memory stays flat however many entries follow
+            while elem.getprevious() is not None:
+                del parent[0]
+    except etree.XMLSyntaxError as exc:
         raise CamtError(f"not well-formed XML: {exc}") from None
-    except DefusedXmlException as exc:
-        raise CamtError(f"refused: the file declares a DTD or entities ({type(exc).__name__})") from None
-    if root is None:
-        raise CamtError("the file is empty")
     if header.statements == 0:
         kind = "statement (Stmt)" if header.message_type.startswith("camt.053") else "notification (Ntfctn)"
         raise CamtError(f"{header.message_type}: the file contains no {kind}")
-

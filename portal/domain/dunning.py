@@ -102,13 +102,24 @@ def planned_days(steps: list[StepRule], due_date: date) -> list[date]:
     return out
 
 
+def _planned_offset(steps: list[StepRule], index: int) -> int:
+    """Days from the due date to the planned day of step `index` (same as planned_days, one step only)."""
+    days = 0
+    while True:
+        step = steps[index]
+        days += step.offset_days
+        if step.offset_from != "previous" or index == 0:
+            return days
+        index -= 1
+
+
 def step_day(steps: list[StepRule], index: int, due_date: date, previous_on: date | None) -> date:
     """The day step `index` is due, given the day the step before it was taken (or skipped)."""
-    planned = planned_days(steps, due_date)
+    planned = due_date + timedelta(days=_planned_offset(steps, index))
     if previous_on is None or index == 0:
-        return planned[index]
-    gap = planned[index] - planned[index - 1]
-    return max(planned[index], previous_on + gap)
+        return planned
+    gap = _planned_offset(steps, index) - _planned_offset(steps, index - 1)
+    return max(planned, previous_on + timedelta(days=gap))
 
 
 def next_action(steps: list[StepRule], taken: int, due_date: date, last_on: date | None) -> date | None:

@@ -21,11 +21,24 @@ class BankAccount:
         return " ".join(self.iban[i : i + 4] for i in range(0, len(self.iban), 4))
 
 
+# Countries whose complete register of bank codes schwifty ships (Deutsche Bundesbank's
+# Bankleitzahlen file): an IBAN naming a bank code that is not in it cannot be right.
+_COMPLETE_BANK_REGISTERS = frozenset({"DE"})
+
+
 def validate_bank_account(iban: str, bic: str | None = None) -> BankAccount:
+    """The account in compact form; BankAccountError for a wrong checksum, format or bank code.
+
+    The mod-97 checksum catches every single-digit typo; the national checks
+    (`validate_bban`) and the bank register catch what it cannot, such as a bank code
+    that does not exist.
+    """
     try:
-        parsed = IBAN(iban)
+        parsed = IBAN(iban, validate_bban=True)
     except SchwiftyException as exc:
         raise BankAccountError(f"invalid IBAN: {exc}") from None
+    if parsed.country_code in _COMPLETE_BANK_REGISTERS and parsed.bank is None:
+        raise BankAccountError(f"invalid IBAN: unknown bank code {parsed.bank_code}")
     bic_value = None
     if bic:
         try:
@@ -42,4 +55,5 @@ def validate_bank_account(iban: str, bic: str | None = None) -> BankAccount:
 
 
 def group(iban: str) -> str:
-    return BankAccount(iban, None).iban_grouped
+    """Groups of four, as printed: "DE89 3704 0044 0532 0130 00"."""
+    return BankAccount("".join(iban.split()).upper(), None).iban_grouped

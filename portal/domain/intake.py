@@ -11,14 +11,18 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import lru_cache
 
-from portal.domain.money import MoneyError, exponent, is_currency, parse_decimal, to_minor
+from portal.domain.money import MAX_MINOR, MoneyError, exponent, is_currency, parse_decimal, to_minor
+
+_json_str = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str (C implementation)
 
 KINDS = ("person", "business")
 LANGUAGES = ("de", "en")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _API_AMOUNT = re.compile(r"^\d+(\.\d+)?$")
+_AMBIGUOUS_AMOUNT = re.compile(r"^[-+]?\d{1,3}[.,]\d{3}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +65,23 @@ class InvoiceData:
         Debtor contact details are left out on purpose: a resubmission with a corrected
         address updates the debtor and is not a conflict about the invoice.
         """
-        content = {
-            "number": self.number,
-            "issue_date": self.issue_date.isoformat(),
-            "due_date": self.due_date.isoformat(),
-            "amount_minor": self.amount_minor,
-            "currency": self.currency,
-            "order_ref": self.order_ref,
-            "lines": [asdict(line) for line in self.lines],
-            "debtor": self.debtor.external_ref,
-        }
-        return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        return hashlib.sha256(self.fingerprint_text().encode()).hexdigest()
+
+    def fingerprint_text(self) -> str:
+        """The hashed text: canonical JSON (sorted keys, no spaces, ASCII), written out by hand
+        because bulk imports hash every row; a test holds it equal to `json.dumps`."""
+        lines = (
+            json.dumps([asdict(line) for line in self.lines], sort_keys=True, separators=(",", ":"))
+            if self.lines
+            else "[]"
+        )
+        order_ref = "null" if self.order_ref is None else _json_str(self.order_ref)
+        return (
+            f'{{"amount_minor":{self.amount_minor:d},"currency":{_json_str(self.currency)},'
+            f'"debtor":{_json_str(self.debtor.external_ref)},"due_date":"{self.due_date.isoformat()}",'
+            f'"issue_date":"{self.issue_date.isoformat()}","lines":{lines},'
+            f'"number":{_json_str(self.number)},"order_ref":{order_ref}}}'
+        )
 
     def lines_json(self) -> list[dict] | None:
         return [asdict(line) for line in self.lines] or None
@@ -85,33 +95,55 @@ class Errors(dict):
 
 
 def _text(value, path: str, errors: Errors, *, required: bool, max_len: int) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if type(value) is str:
+        text = value.strip()
+        # Line breaks, tabs, odd blanks and runs of spaces never belong in these fields (the check is a fast path).
+        if "  " in text or not text.isprintable():
+            text = " ".join(text.split())
+        if not text:
+            if required:
+                errors.add(path, "is required")
+            return None
+    elif value is None or (isinstance(value, str) and not value.strip()):
         if required:
             errors.add(path, "is required")
         return None
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
+    elif not isinstance(value, (str, int)) or isinstance(value, bool):
         errors.add(path, "must be a string")
         return None
-    text = " ".join(str(value).split())  # line breaks and runs of spaces never belong in these fields
+    else:
+        text = " ".join(str(value).split())
     if len(text) > max_len:
         errors.add(path, f"must be at most {max_len} characters")
         return None
     return text
 
 
+class DateFormatError(ValueError):
+    """Text that is not written as a date at all (as opposed to an impossible date such as 31.02.)."""
+
+
+_GERMAN_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", re.ASCII)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
 def parse_date(value) -> date:
-    """ISO dates (2025-12-15) and German ones (15.12.2025)."""
+    """ISO dates (2025-12-15) and German ones (15.12.2025); DateFormatError or ValueError otherwise."""
     if isinstance(value, date):
         return value
     if not isinstance(value, str):
-        raise ValueError("must be a date (YYYY-MM-DD)")
-    text = value.strip()
-    m = re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", text)
+        raise DateFormatError("must be a date (YYYY-MM-DD)")
+    return _parse_date_text(value.strip())
+
+
+@lru_cache(maxsize=4096)  # a file of 100,000 invoices holds a few hundred distinct dates
+def _parse_date_text(text: str) -> date:
+    m = _GERMAN_DATE.fullmatch(text)
     if m:
         return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if _ISO_DATE.fullmatch(text):
         return date.fromisoformat(text)
-    raise ValueError("must be a date (YYYY-MM-DD)")
+    raise DateFormatError("must be a date (YYYY-MM-DD)")
 
 
 def _date(value, path: str, errors: Errors, *, required: bool) -> date | None:
@@ -121,9 +153,11 @@ def _date(value, path: str, errors: Errors, *, required: bool) -> date | None:
         return None
     try:
         return parse_date(value)
-    except ValueError as exc:
-        errors.add(path, str(exc) if "must" in str(exc) else "is not a valid date")
-        return None
+    except DateFormatError as exc:
+        errors.add(path, str(exc))
+    except ValueError:  # well-formed but impossible, e.g. 31.02.2025 or 2025-13-03
+        errors.add(path, "is not a valid date")
+    return None
 
 
 def _amount(value, currency: str | None, path: str, errors: Errors, *, lenient: bool) -> int | None:
@@ -136,6 +170,17 @@ def _amount(value, currency: str | None, path: str, errors: Errors, *, lenient: 
     if not lenient and not _API_AMOUNT.match(value.strip()):
         errors.add(path, 'must be a decimal string such as "49.90"')
         return None
+    if lenient and _AMBIGUOUS_AMOUNT.match(value.strip()):
+        # "1,234" is 1234 to an English reader and 1.234 to a German one: never guess with money.
+        errors.add(path, "is ambiguous: write 1234, 1.234,00 or 1,234.00")
+        return None
+    if currency is not None:
+        minor = _simple_minor(value.strip(), currency)
+        if minor is not None:
+            if minor > MAX_MINOR:
+                errors.add(path, "is too large")
+                return None
+            return minor
     try:
         dec = parse_decimal(value)
     except MoneyError:
@@ -144,24 +189,54 @@ def _amount(value, currency: str | None, path: str, errors: Errors, *, lenient: 
     if currency is None:
         return None
     try:
-        return to_minor(dec, currency)
+        minor = to_minor(dec, currency)
     except MoneyError:
         errors.add(path, f"has more than {exponent(currency)} decimal places for {currency}")
         return None
+    if minor > MAX_MINOR:
+        errors.add(path, "is too large")
+        return None
+    return minor
+
+
+# The forms almost every amount takes ("119.00", "119,00", "1.234,56", "1.234.567"), read without Decimal.
+# Anything else, and anything more precise than the currency, takes the general path.
+_PLAIN_AMOUNT = re.compile(r"(\d+)(?:[.,](\d+))?", re.ASCII)
+_GERMAN_GROUPED_AMOUNT = re.compile(r"(\d{1,3}(?:\.\d{3})+)(?:,(\d+))?", re.ASCII)
+
+
+def _simple_minor(text: str, currency: str) -> int | None:
+    """Minor units of a plainly written amount, or None to leave it to parse_decimal/to_minor.
+
+    Callers have already refused the ambiguous "1,234" and "1.234" forms (lenient input) or
+    every comma (API input), so a single separator here is always the decimal separator.
+    """
+    m = _PLAIN_AMOUNT.fullmatch(text)
+    if m is None:
+        m = _GERMAN_GROUPED_AMOUNT.fullmatch(text)
+        if m is None:
+            return None
+    units, fraction = m.group(1).replace(".", ""), m.group(2) or ""
+    exp = exponent(currency)
+    if len(fraction) > exp:
+        return None
+    return int(units) * 10**exp + (int(fraction) * 10 ** (exp - len(fraction)) if fraction else 0)
 
 
 def normalize_phone(raw: str, country: str | None) -> str | None:
     """E.164 ("+491701234567") from what people type; None when it cannot be a phone number."""
-    digits = re.sub(r"[\s\-/().]", "", raw)
+    digits = _PHONE_PUNCTUATION.sub("", raw)
     if digits.startswith("00"):
         digits = "+" + digits[2:]
     elif digits.startswith("0") and (country or "DE") in _TRUNK_PREFIX:
         digits = _TRUNK_PREFIX[country or "DE"] + digits[1:]
-    if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
+    if not _E164.fullmatch(digits):
         return None
     return digits
 
 
+_PHONE_PUNCTUATION = re.compile(r"[\s\-/().]")
+_E164 = re.compile(r"\+[1-9]\d{6,14}", re.ASCII)
 _TRUNK_PREFIX = {"DE": "+49", "AT": "+43", "CH": "+41", "NL": "+31", "BE": "+32", "FR": "+33", "GB": "+44"}
 
 
@@ -172,6 +247,8 @@ def _debtor(payload, errors: Errors, *, today: date | None) -> DebtorData | None
     p = "debtor."
     ref = _text(payload.get("external_ref"), p + "external_ref", errors, required=True, max_len=64)
     kind = payload.get("kind") or "person"
+    if isinstance(kind, str):
+        kind = kind.strip().lower() or "person"
     if kind not in KINDS:
         errors.add(p + "kind", "must be person or business")
     name = _text(payload.get("name"), p + "name", errors, required=True, max_len=200)
@@ -222,8 +299,25 @@ def _debtor(payload, errors: Errors, *, today: date | None) -> DebtorData | None
     )
 
 
-def validate_invoice(payload, *, today: date | None = None, lenient: bool = False) -> tuple[InvoiceData | None, Errors]:
-    """Check an invoice submission; `lenient` accepts spreadsheet amounts ("1.234,56")."""
+def validate_debtor(payload, *, today: date | None = None) -> tuple[DebtorData | None, Errors]:
+    """Check the `debtor` part of a submission on its own (error paths start with "debtor.")."""
+    errors = Errors()
+    return _debtor(payload, errors, today=today), errors
+
+
+def validate_invoice(
+    payload,
+    *,
+    today: date | None = None,
+    lenient: bool = False,
+    debtor: tuple[DebtorData | None, Errors] | None = None,
+) -> tuple[InvoiceData | None, Errors]:
+    """Check an invoice submission; `lenient` accepts spreadsheet amounts ("1.234,56").
+
+    `debtor` is the result of `validate_debtor` for this submission's debtor part, when
+    the caller has it already (a bulk import checks each distinct debtor once); the
+    payload's "debtor" is then not looked at.
+    """
     errors = Errors()
     if not isinstance(payload, dict):
         errors.add("", "the body must be a JSON object")
@@ -270,10 +364,15 @@ def validate_invoice(payload, *, today: date | None = None, lenient: bool = Fals
         line_amount = _amount(line.get("amount"), currency, path + ".amount", errors, lenient=lenient)
         if description and quantity is not None and line_amount is not None:
             lines.append(LineData(description, quantity, line_amount))
-    debtor = _debtor(payload.get("debtor"), errors, today=today)
+    if debtor is None:
+        debtor_data = _debtor(payload.get("debtor"), errors, today=today)
+    else:
+        debtor_data, debtor_errors = debtor
+        for path, messages in debtor_errors.items():
+            errors.setdefault(path, []).extend(messages)
     if errors:
         return None, errors
-    assert number and issue_date and due_date and amount is not None and currency and debtor
+    assert number and issue_date and due_date and amount is not None and currency and debtor_data
     return (
         InvoiceData(
             number=number,
@@ -281,7 +380,7 @@ def validate_invoice(payload, *, today: date | None = None, lenient: bool = Fals
             due_date=due_date,
             amount_minor=amount,
             currency=currency,
-            debtor=debtor,
+            debtor=debtor_data,
             order_ref=order_ref,
             lines=tuple(lines),
         ),

@@ -8,10 +8,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
 _CURRENCIES = frozenset(list_currencies())
+# Largest amount in minor units that intake accepts: balance columns are 32-bit integers on
+# PostgreSQL, and fees and interest must still fit on top (20 million EUR is far beyond a dunning case).
+MAX_MINOR = 2_000_000_000
 
 
 class MoneyError(ValueError):
@@ -22,6 +26,7 @@ def is_currency(code: str) -> bool:
     return code in _CURRENCIES
 
 
+@lru_cache(maxsize=None)
 def exponent(currency: str) -> int:
     """Digits after the decimal point for the currency (EUR 2, JPY 0, KWD 3)."""
     if not is_currency(currency):

@@ -8,9 +8,10 @@ nothing here commits.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select, update
 
 from portal.domain import dunning as rules
 from portal.extensions import db
@@ -138,3 +139,66 @@ def resume(invoice: Invoice, *, today: date, actor: str = "system") -> bool:
 
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
+
+
+def stopped_many(paid: Sequence[tuple[int, int, int]], *, reason: str) -> dict[int, list[dict]]:
+    """`stopped` for many invoices at once (the ledger's bulk booking): cancel their dead pending messages.
+
+    `paid`: (invoice id, merchant id, debtor id) of the invoices that just stopped, in the
+    order they stopped; the caller has already cleared their next action. A message is
+    cancelled when none of its invoices is live any more (`invoice_is_live`, in SQL), with
+    one UPDATE for the whole set; its `message.cancelled` event goes to the invoice that
+    stopped last, which is where one-by-one `stopped` calls would have cancelled it.
+    Returns invoice id → event rows for the caller to insert in its own order.
+    """
+    if not paid:
+        return {}
+    order = {invoice_id: k for k, (invoice_id, _, _) in enumerate(paid)}
+    who = {invoice_id: (merchant_id, debtor_id) for invoice_id, merchant_id, debtor_id in paid}
+    link = MessageInvoice.__table__.alias("link")
+    live = (
+        select(1).select_from(link.join(Invoice.__table__, Invoice.__table__.c.id == link.c.invoice_id))
+        .where(
+            link.c.message_id == MessageInvoice.message_id,
+            or_(
+                and_(Invoice.__table__.c.status == InvoiceStatus.OPEN.value,
+                     or_(Invoice.__table__.c.paused_reason.is_(None), func.substr(link.c.step, 1, 5) == "case:")),
+                Invoice.__table__.c.status == InvoiceStatus.HANDED_OVER.value,
+            ),
+        )
+    )
+    ids = sorted(order)
+    candidates: dict[int, int] = {}  # message id → invoice that stopped last
+    for start in range(0, len(ids), 500):
+        for message_id, invoice_id in db.session.execute(
+            select(MessageInvoice.message_id, MessageInvoice.invoice_id)
+            .join(Message, Message.id == MessageInvoice.message_id)
+            .where(MessageInvoice.invoice_id.in_(ids[start : start + 500]),
+                   Message.status == MessageStatus.PENDING.value, ~live.exists())
+        ):
+            if message_id not in candidates or order[invoice_id] > order[candidates[message_id]]:
+                candidates[message_id] = invoice_id
+    if not candidates:
+        return {}
+    message_ids = sorted(candidates)
+    cancelled: list[int] = []
+    for start in range(0, len(message_ids), 500):
+        cancelled += db.session.execute(
+            update(Message)
+            .where(Message.id.in_(message_ids[start : start + 500]), Message.status == MessageStatus.PENDING.value)
+            .values(status=MessageStatus.CANCELLED.value, last_error=reason)
+            .returning(Message.id),
+            execution_options={"synchronize_session": False},
+        ).scalars().all()
+    events: dict[int, list[dict]] = {}
+    for message_id in sorted(cancelled):
+        stale = db.session.identity_map.get(db.session.identity_key(Message, message_id))
+        if stale is not None:
+            db.session.expire(stale)
+        invoice_id = candidates[message_id]
+        merchant_id, debtor_id = who[invoice_id]
+        events.setdefault(invoice_id, []).append({
+            "merchant_id": merchant_id, "invoice_id": invoice_id, "debtor_id": debtor_id, "kind": "message.cancelled",
+            "actor": "system", "data": {"message_id": message_id, "reason": reason},
+        })
+    return events

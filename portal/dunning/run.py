@@ -10,17 +10,19 @@ day are in the same batch and go out as one message.
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select
 
 from portal import ledger
 from portal.clock import today_for
 from portal.domain import charges as law
 from portal.domain import dunning as rules
 from portal.domain.base_rate import BaseRateUnknown, load_table
+from portal.dunning import bulk
 from portal.dunning.escalation import group_rule, step_rules
 from portal.extensions import db
 from portal.messaging import outbox
@@ -29,6 +31,12 @@ from portal.models.invoice import CHARGE_KINDS
 
 ACTOR = "system:dunning"
 BATCH_DEBTORS = 500
+
+# What planning needs of a debtor (a Core row, not an ORM object: no identity map, no lazy loads).
+_DEBTOR_COLUMNS = (
+    Debtor.id, Debtor.merchant_id, Debtor.kind, Debtor.date_of_birth, Debtor.language, Debtor.preferred_channel,
+    Debtor.email, Debtor.consent_email, Debtor.phone, Debtor.consent_sms, Debtor.street, Debtor.postal_code, Debtor.city,
+)
 
 _INVOICE_COLUMNS = (
     Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.issue_date, Invoice.due_date, Invoice.currency,
@@ -98,24 +106,56 @@ def run(*, today: date | None = None, merchant: Merchant | None = None, batch_de
 
 def _run_merchant(merchant: Merchant, today: date, result: RunResult, batch_debtors: int, after_batch) -> None:
     policies = load_policies(merchant.id)
-    debtor_ids = db.session.execute(
-        select(Invoice.debtor_id)
-        .where(Invoice.merchant_id == merchant.id, Invoice.status == "open", Invoice.next_action_on <= today)
-        .distinct()
-        .order_by(Invoice.debtor_id)
-    ).scalars().all()
+    # The work list in one query on ix_invoice_dunning_worklist: (debtor, invoice) of every due invoice,
+    # kept as two flat integer arrays (16 bytes per due invoice) so memory stays flat at any size.
+    debtor_ids, invoice_ids = array("q"), array("q")
+    for debtor_id, invoice_id in db.session.execute(
+        select(Invoice.debtor_id, Invoice.id)
+        .where(Invoice.status == "open", Invoice.next_action_on <= today, Invoice.merchant_id == merchant.id)
+        .order_by(Invoice.debtor_id, Invoice.id)
+    ):
+        debtor_ids.append(debtor_id)
+        invoice_ids.append(invoice_id)
     db.session.commit()  # end the read; each batch is its own transaction
-    for start in range(0, len(debtor_ids), batch_debtors):
-        _Batch(merchant, today, policies, debtor_ids[start:start + batch_debtors], result).process()
+    settings = _MerchantSettings.of(merchant)
+    start, total = 0, len(invoice_ids)
+    while start < total:
+        # A batch ends after `batch_debtors` debtors, never in the middle of a debtor's invoices.
+        end, debtors = start, 0
+        while end < total and debtors < batch_debtors:
+            debtor = debtor_ids[end]
+            while end < total and debtor_ids[end] == debtor:
+                end += 1
+            debtors += 1
+        _Batch(merchant, settings, today, policies, invoice_ids[start:end], result).process()
         db.session.commit()
         result.batches += 1
         if after_batch:
             after_batch(result)
+        start = end
+
+
+@dataclass(frozen=True)
+class _MerchantSettings:
+    """The merchant's dunning settings as plain values (ORM attributes expire at every batch commit)."""
+
+    id: int
+    default_language: str
+    dunning_fee_cap_minor: int
+    business_flat_fee: bool
+    consumer_default_notice: bool
+
+    @classmethod
+    def of(cls, merchant: Merchant) -> "_MerchantSettings":
+        return cls(merchant.id, merchant.default_language, merchant.dunning_fee_cap_minor, merchant.business_flat_fee,
+                   merchant.consumer_default_notice)
 
 
 class _Batch:
-    def __init__(self, merchant: Merchant, today: date, policies: list[PolicyRules], debtor_ids: list[int], result: RunResult):
-        self.merchant, self.today, self.policies, self.debtor_ids, self.result = merchant, today, policies, debtor_ids, result
+    def __init__(self, merchant: Merchant, settings: _MerchantSettings, today: date, policies: list[PolicyRules],
+                 invoice_ids, result: RunResult):
+        self.merchant, self.today, self.policies, self.invoice_ids, self.result = merchant, today, policies, invoice_ids, result
+        self.settings = settings
         self.policy_by_id = {p.id: p for p in policies}
         self.charge_rows: list[dict] = []
         self.invoice_updates: list[dict] = []
@@ -124,31 +164,39 @@ class _Batch:
         self.staff: dict[str, list[str]] = defaultdict(list)
 
     def process(self) -> None:
-        stmt = (
-            select(*_INVOICE_COLUMNS)
-            .where(
-                Invoice.merchant_id == self.merchant.id, Invoice.debtor_id.in_(self.debtor_ids),
-                Invoice.status == "open", Invoice.next_action_on <= self.today,
-            )
-            .order_by(Invoice.debtor_id, Invoice.id)
-        )
+        settings = self.settings
+        # By primary key only, so no planner can prefer the work-list index and scan every due invoice per batch;
+        # the work-list conditions are checked here again because a payment or pause may have changed the
+        # invoice since the list was read (and now waits for this batch's row locks on PostgreSQL).
+        stmt = select(*_INVOICE_COLUMNS, Invoice.merchant_id, Invoice.status).where(bulk.among(Invoice.id, self.invoice_ids))
         if db.engine.dialect.name == "postgresql":
             stmt = stmt.with_for_update()  # payments booked meanwhile wait for this batch, or this batch for them
-        invoices = db.session.execute(stmt).all()
+        invoices = sorted(
+            (
+                inv for inv in db.session.execute(stmt)
+                if inv.merchant_id == settings.id and inv.status == "open" and inv.next_action_on is not None
+                and inv.next_action_on <= self.today
+            ),
+            key=lambda inv: (inv.debtor_id, inv.id),
+        )
         if not invoices:
             return
         self.result.invoices_looked_at += len(invoices)
-        debtors = {d.id: d for d in db.session.execute(select(Debtor).where(Debtor.id.in_(self.debtor_ids))).scalars()}
-        first_invoice = dict(
-            db.session.execute(
-                select(Invoice.debtor_id, func.min(Invoice.id)).where(Invoice.debtor_id.in_(self.debtor_ids)).group_by(Invoice.debtor_id)
-            ).all()
-        )
+        debtor_ids = sorted({inv.debtor_id for inv in invoices})
+        debtors = {d.id: d for d in db.session.execute(select(*_DEBTOR_COLUMNS).where(bulk.among(Debtor.id, debtor_ids)))}
+        first_invoice: dict[int, int] = {}
+        if any(p.group.customer for p in self.policies) and any(inv.dunning_policy_id is None for inv in invoices):
+            # "First or returning customer" is a rule of some policy and some invoice still needs one.
+            first_invoice = dict(
+                db.session.execute(
+                    select(Invoice.debtor_id, func.min(Invoice.id)).where(Invoice.debtor_id.in_(debtor_ids)).group_by(Invoice.debtor_id)
+                ).all()
+            )
         entries = defaultdict(list)
         for row in db.session.execute(
             select(LedgerEntry.invoice_id, LedgerEntry.kind, LedgerEntry.amount_minor, LedgerEntry.booked_on,
                    LedgerEntry.external_ref, LedgerEntry.data)
-            .where(LedgerEntry.invoice_id.in_([inv.id for inv in invoices]))
+            .where(bulk.among(LedgerEntry.invoice_id, [inv.id for inv in invoices]))
             .order_by(LedgerEntry.id)
         ):
             entries[row.invoice_id].append(row)
@@ -214,13 +262,13 @@ class _Batch:
                                                   "interest", interest.as_dict()))
         flat_booked = any(e.external_ref == f"fee:{inv.id}:flatfee" for e in entries)
         for fee in law.fees_for_step(
-            step_key=step.key, step_fee_minor=step.fee_minor, fee_cap_minor=self.merchant.dunning_fee_cap_minor,
-            in_default=in_default, business=business, flat_fee_enabled=self.merchant.business_flat_fee,
+            step_key=step.key, step_fee_minor=step.fee_minor, fee_cap_minor=self.settings.dunning_fee_cap_minor,
+            in_default=in_default, business=business, flat_fee_enabled=self.settings.business_flat_fee,
             flat_fee_booked=flat_booked, currency=inv.currency,
         ):
             new_charges.append(law.Charge(fee.kind, fee.amount_minor, f"fee:{inv.id}:{fee.ref.removeprefix('fee:')}", fee.label, fee.data))
         # The § 286 (3) notice counts only if this very message carries it (a skipped step told nobody).
-        notice_given = (not business) and self.merchant.consumer_default_notice and step.notice_286
+        notice_given = (not business) and self.settings.consumer_default_notice and step.notice_286
         default_on = law.default_date(
             due_date=inv.due_date, step_on=self.today, causes_default=step.legal in rules.CAUSES_DEFAULT,
             business=business, consumer_notice_given=notice_given, current=inv.default_on,
@@ -236,7 +284,7 @@ class _Batch:
         return {
             "inv": inv, "step": step, "index": index, "policy": policy, "update": update_row, "charges": new_charges,
             "entries": entries, "skipped": [s.key for s in steps[inv.dunning_level:index]], "interest_refused": interest_refused,
-            "notice_286": step.notice_286 and self.merchant.consumer_default_notice and not business,
+            "notice_286": step.notice_286 and self.settings.consumer_default_notice and not business,
         }
 
     def _choose(self, inv, debtor: Debtor, returning: bool) -> PolicyRules | None:
@@ -263,7 +311,7 @@ class _Batch:
             self.invoice_updates.append(plan["update"])
             for charge in plan["charges"]:
                 self.charge_rows.append({
-                    "merchant_id": self.merchant.id, "invoice_id": inv.id, "debtor_id": inv.debtor_id, "kind": charge.kind,
+                    "merchant_id": self.settings.id, "invoice_id": inv.id, "debtor_id": inv.debtor_id, "kind": charge.kind,
                     "amount_minor": charge.amount_minor, "currency": inv.currency, "external_ref": charge.ref,
                     "booked_on": self.today, "memo": _MEMOS[charge.label], "data": {"label": charge.label, **(charge.data or {})},
                 })
@@ -287,6 +335,7 @@ class _Batch:
         keys = ",".join(f"{p['inv'].id}:{p['step'].key}" for p in plans)
         self.messages.append({
             "debtor": debtor, "purpose": "dunning", "template": lead["step"].template, "channels": channels,
+            "language": debtor.language or self.settings.default_language,
             "dedupe_key": f"dunning:{debtor.id}:{self.today.isoformat()}:{hashlib.sha256(keys.encode()).hexdigest()[:16]}",
             "invoices": [(p["inv"].id, p["step"].key) for p in plans],
             "context": {
@@ -303,15 +352,15 @@ class _Batch:
     def _write(self) -> None:
         ledger.book_charges(self.charge_rows, actor=ACTOR)
         if self.invoice_updates:
+            # One bulk update per set of changed columns (no ORM unit of work); updated_at via its onupdate.
             by_keys = defaultdict(list)
             for row in self.invoice_updates:
                 by_keys[tuple(sorted(row))].append(row)
             for rows in by_keys.values():
-                db.session.execute(update(Invoice), rows)
+                bulk.update_rows(Invoice.__table__, rows)
         ids = outbox.enqueue_many(self.messages)
         self.result.messages += sum(1 for i in ids if i is not None)
-        if self.events:
-            db.session.execute(insert(Event), self.events)
+        bulk.insert_rows(Event.__table__, self.events)
         for kind, numbers in self.staff.items():
             self._staff_notice(kind, numbers)
 
@@ -325,7 +374,7 @@ class _Batch:
 
     def _event(self, inv, kind: str, data: dict) -> None:
         self.events.append({
-            "merchant_id": self.merchant.id, "invoice_id": inv.id, "debtor_id": inv.debtor_id, "kind": kind,
+            "merchant_id": self.settings.id, "invoice_id": inv.id, "debtor_id": inv.debtor_id, "kind": kind,
             "actor": ACTOR, "data": data,
         })
 

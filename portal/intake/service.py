@@ -37,16 +37,22 @@ def debtor_values(data: DebtorData) -> dict:
 
 def upsert_debtor(merchant: Merchant, data: DebtorData, actor: str) -> Debtor:
     """Create the debtor, or update the fields the shop sent (blank fields never erase what we know)."""
-    debtor = db.session.execute(
-        select(Debtor).where(Debtor.merchant_id == merchant.id, Debtor.external_ref == data.external_ref)
-    ).scalar_one_or_none()
+    lookup = select(Debtor).where(Debtor.merchant_id == merchant.id, Debtor.external_ref == data.external_ref)
+    debtor = db.session.execute(lookup).scalar_one_or_none()
     values = debtor_values(data)
     if debtor is None:
         debtor = Debtor(merchant_id=merchant.id, external_ref=data.external_ref, **values)
-        db.session.add(debtor)
-        db.session.flush()
-        db.session.add(Event(merchant_id=merchant.id, debtor_id=debtor.id, kind="debtor.created", actor=actor))
-        return debtor
+        try:
+            with db.session.begin_nested():
+                db.session.add(debtor)
+                db.session.flush()
+        except IntegrityError:
+            # A concurrent submission (another invoice of the same new customer) created it
+            # first: update that one like any known debtor.
+            debtor = db.session.execute(lookup).scalar_one()
+        else:
+            db.session.add(Event(merchant_id=merchant.id, debtor_id=debtor.id, kind="debtor.created", actor=actor))
+            return debtor
     changed = {}
     for name, value in values.items():
         if value is not None and getattr(debtor, name) != value:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Debtor, Invoice, Merchant, Message, MessageInvoice, MessageStatus
@@ -100,8 +100,10 @@ def enqueue_many(items: list[dict]) -> list[int | None]:
     """Bulk form of `enqueue` for the dunning run: one INSERT for many messages.
 
     Each item has the keyword arguments of `enqueue` (debtor, purpose, template, channels,
-    dedupe_key, context, invoices). Returns the new message ids in order (None where the
-    debtor is unreachable). Dedupe keys are not looked up first: the run only queues
+    dedupe_key, context, invoices as (invoice id, step)) and may give `language` (else the
+    debtor's, else the merchant's); the debtor may be any object with the Debtor's columns
+    (the run passes Core rows). Core inserts, no ORM unit of work. Returns the new message
+    ids in order (None where the debtor is unreachable). Dedupe keys are not looked up first: the run only queues
     steps it takes in the same transaction, and a repeated key fails the batch on the
     unique constraint rather than sending twice.
     """
@@ -126,15 +128,16 @@ def enqueue_many(items: list[dict]) -> list[int | None]:
     out: list[int | None] = [None] * len(items)
     if not rows:
         return out
-    ids = db.session.execute(
-        insert(Message).returning(Message.id, sort_by_parameter_order=True), rows
-    ).scalars().all()
-    for position, message_id in zip(positions, ids):
-        out[position] = message_id
+    from portal.dunning import bulk
+
+    # RETURNING the key with the id: the rows' order does not matter, so many rows go in one statement
+    # (with SQLAlchemy's sort_by_parameter_order SQLite falls back to one INSERT per row).
+    ids = {key: message_id for message_id, key in bulk.insert_rows(Message.__table__, rows, returning=("id", "dedupe_key"))}
+    for position in positions:
+        message_id = out[position] = ids[items[position]["dedupe_key"]]
         links.extend(
             {"message_id": message_id, "invoice_id": invoice_id, "step": step}
             for invoice_id, step in items[position]["invoices"]
         )
-    if links:
-        db.session.execute(insert(MessageInvoice), links)
+    bulk.insert_rows(MessageInvoice.__table__, links)
     return out

@@ -10,7 +10,7 @@ from portal.cases.service import CaseError
 from portal.domain import rf
 from portal.extensions import db
 from portal.models import Event, Message
-from tests.factories import make_invoice, make_merchant
+from tests.factories import make_invoice, make_merchant, staff_actor
 
 TODAY = date(2026, 3, 2)
 
@@ -48,7 +48,7 @@ def test_a_plan_outside_the_rules_waits_for_staff_who_can_counter_and_the_debtor
     db.session.commit()
     assert case.status == "open" and case.plan.status == "proposed" and not case.plan.rates
     assert inv.paused_reason == "plan"  # no reminders while staff decide
-    service.counter_plan(case, actor="user:1", today=TODAY, rates=6, first_due=TODAY + timedelta(days=14), note="6 Raten sind möglich.")
+    service.counter_plan(case, actor=staff_actor(merchant), today=TODAY, rates=6, first_due=TODAY + timedelta(days=14), note="6 Raten sind möglich.")
     db.session.commit()
     assert case.status == "countered" and len(_messages("plan_countered")) == 1
     service.accept_counter(case, inv.debtor, today=TODAY + timedelta(days=1))

@@ -9,7 +9,7 @@ from portal.cases import service, storage
 from portal.cases.service import CaseError, Upload
 from portal.extensions import db
 from portal.models import Attachment, Event, Message
-from tests.factories import make_invoice, make_merchant
+from tests.factories import make_invoice, make_merchant, staff_actor
 
 TODAY = date(2026, 3, 2)
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -95,7 +95,7 @@ def test_a_bad_upload_refuses_the_whole_dispute_and_stores_nothing(merchant, nam
 def test_a_partial_credit_resolves_the_dispute_and_escalation_resumes_for_the_rest(merchant):
     inv = _invoice(merchant, "RE-1", amount="120.00")
     case = service.open_dispute(inv.debtor, [inv], reason="wrong_amount", body="Nur 100 € vereinbart.", today=TODAY)
-    service.resolve_dispute(case, actor="user:1", today=TODAY, credit_minor={inv.id: 2000}, note="Wir schreiben 20 € gut.")
+    service.resolve_dispute(case, actor=staff_actor(merchant), today=TODAY, credit_minor={inv.id: 2000}, note="Wir schreiben 20 € gut.")
     db.session.commit()
     assert inv.open_minor == 10000 and inv.status == "open"
     assert inv.paused_reason is None and case.status == "resolved"
@@ -105,7 +105,7 @@ def test_a_partial_credit_resolves_the_dispute_and_escalation_resumes_for_the_re
 def test_a_full_credit_cancels_the_invoice(merchant):
     inv = _invoice(merchant, "RE-1")
     case = service.open_dispute(inv.debtor, [inv], reason="returned", body="Retoure am 3.2.", today=TODAY)
-    service.resolve_dispute(case, actor="user:1", today=TODAY, full=True)
+    service.resolve_dispute(case, actor=staff_actor(merchant), today=TODAY, full=True)
     db.session.commit()
     assert inv.status == "cancelled" and inv.open_minor == 0
 
@@ -114,7 +114,7 @@ def test_a_rejected_dispute_resumes_escalation_not_before_the_new_deadline(merch
     inv = _invoice(merchant, "RE-1")
     case = service.open_dispute(inv.debtor, [inv], reason="not_received", body="Nie angekommen.", today=TODAY)
     deadline = TODAY + timedelta(days=14)
-    service.reject_dispute(case, actor="user:1", today=TODAY, note="Zustellung am 12.1. belegt (Sendungsnummer anbei).", resume_on=deadline)
+    service.reject_dispute(case, actor=staff_actor(merchant), today=TODAY, note="Zustellung am 12.1. belegt (Sendungsnummer anbei).", resume_on=deadline)
     db.session.commit()
     assert case.status == "rejected" and inv.paused_reason is None
     assert inv.next_action_on >= deadline
@@ -123,8 +123,8 @@ def test_a_rejected_dispute_resumes_escalation_not_before_the_new_deadline(merch
 def test_staff_replies_go_to_the_debtor_but_internal_notes_do_not(merchant):
     inv = _invoice(merchant, "RE-1")
     case = service.open_dispute(inv.debtor, [inv], reason="other", body="Frage zur Rechnung", today=TODAY)
-    service.reply(case, actor="user:1", body="Intern: Lager fragen", internal=True)
-    service.reply(case, actor="user:1", body="Wir prüfen das und melden uns.")
+    service.reply(case, actor=staff_actor(merchant), body="Intern: Lager fragen", internal=True)
+    service.reply(case, actor=staff_actor(merchant), body="Wir prüfen das und melden uns.")
     db.session.commit()
     replies = _sent("case_reply")
     assert len(replies) == 1 and replies[0].context["body"] == "Wir prüfen das und melden uns."

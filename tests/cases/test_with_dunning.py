@@ -12,8 +12,8 @@ from portal.extensions import db
 from portal.messaging import worker
 from portal.models import Message
 from tests.dunning.helpers import DUE, make_debtor_invoice, start_smtp
-from tests.factories import make_merchant
-from tests.messaging.test_worker import NOW
+from tests.factories import make_merchant, staff_actor
+from tests.messaging.test_worker import soon
 
 
 @pytest.fixture
@@ -35,9 +35,9 @@ def test_a_disputed_invoice_gets_no_reminder_but_the_confirmation_and_the_reply_
     for offset in range(6, 70):
         run(today=DUE + timedelta(days=offset))
     assert "payment_reminder" not in _templates() and "first_notice" not in _templates()
-    service.reply(case, actor="user:1", body="Wir senden Ihnen Ersatz.")
+    service.reply(case, actor=staff_actor(merchant), body="Wir senden Ihnen Ersatz.")
     db.session.commit()
-    worker.drain(now=NOW)
+    worker.drain(now=soon())
     received = {m["To"]: [] for m in smtp.messages}
     for m in smtp.messages:
         received[m["To"]].append(m["Subject"])

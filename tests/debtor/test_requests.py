@@ -9,7 +9,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Attachment, Case, Message
 from tests.debtor.conftest import csrf_from, open_link, text
-from tests.factories import make_invoice
+from tests.factories import make_invoice, staff_actor
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
@@ -109,7 +109,7 @@ def test_the_debtor_answers_a_counter_offer(portal, invoices, shop):
     first = (date.today() + timedelta(days=10)).isoformat()
     response = _post(portal, "plan", {"invoices": [str(invoices[0].id)], "installments": "12", "first_due": first})
     case = db.session.execute(select(Case)).scalar_one()
-    service.counter_plan(case, actor="user:1", today=date.today(), rates=3, first_due=date.today() + timedelta(days=5))
+    service.counter_plan(case, actor=staff_actor(invoices[0].merchant), today=date.today(), rates=3, first_due=date.today() + timedelta(days=5))
     db.session.commit()
     page = portal.get(response.headers["Location"]).get_data(as_text=True)
     assert "3 Monatsraten" in text(portal.get(response.headers["Location"]))
@@ -123,8 +123,8 @@ def test_the_debtor_sees_shop_replies_but_not_internal_notes_and_can_answer(port
 
     response = _post(portal, "dispute", {"invoices": [str(invoices[0].id)], "reason": "other", "details": "Bitte um Rückruf wegen der Lieferung."})
     case = db.session.execute(select(Case)).scalar_one()
-    service.reply(case, actor="user:1", body="Intern: Spedition fragen", internal=True)
-    service.reply(case, actor="user:1", body="Wir haben die Spedition gefragt.")
+    service.reply(case, actor=staff_actor(invoices[0].merchant), body="Intern: Spedition fragen", internal=True)
+    service.reply(case, actor=staff_actor(invoices[0].merchant), body="Wir haben die Spedition gefragt.")
     db.session.commit()
     page = portal.get(response.headers["Location"])
     assert "Wir haben die Spedition gefragt." in text(page) and "Intern" not in text(page)

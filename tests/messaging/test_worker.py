@@ -25,7 +25,18 @@ from tests.dunning.helpers import DUE, free_port, make_debtor_invoice, messages,
 from tests.factories import make_merchant
 
 # Messages are queued "now" (wall clock); the worker is driven with explicit times from just after that.
-NOW = datetime.now(timezone.utc) + timedelta(minutes=1)
+# A fixture, not a module constant: the suite may reach these tests minutes after importing them.
+@pytest.fixture(autouse=True)
+def _now():
+    global NOW
+    NOW = soon()
+
+
+def soon() -> datetime:
+    return datetime.now(timezone.utc) + timedelta(minutes=1)
+
+
+NOW = soon()
 
 
 def utc(moment: datetime) -> datetime:

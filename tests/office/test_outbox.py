@@ -11,7 +11,7 @@ from portal.messaging import worker
 from portal.models import Event, Message
 from tests.dunning.helpers import DUE, make_debtor_invoice
 from tests.factories import make_user
-from tests.messaging.test_worker import NOW
+from tests.messaging.test_worker import soon
 from tests.office.conftest import sign_in
 
 
@@ -34,7 +34,7 @@ def test_the_outbox_lists_queued_reminders_and_shows_them_as_the_customer_sees_t
 def test_the_print_batch_of_a_day_downloads_as_one_pdf(signed_in, merchant_a, app):
     make_debtor_invoice(merchant_a, "older", "RE-1")  # the older customers' group gets letters
     run(today=DUE + timedelta(days=7))
-    worker.drain(now=NOW)
+    worker.drain(now=soon())
     letters = signed_in.get("/office/letters").get_data(as_text=True)
     day = db.session.execute(select(Message.provider_id).where(Message.channel == "letter")).scalar_one().removeprefix("print:")
     assert f"/office/letters/{day}.pdf" in letters
