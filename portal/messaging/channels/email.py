@@ -1,9 +1,23 @@
-"""Email through Flask-Mail over SMTP: multipart text + HTML, stable Message-ID, Reply-To the merchant."""
+"""Email over SMTP: multipart text + HTML, stable Message-ID, Reply-To the merchant.
+
+Flask-Mail holds the SMTP configuration and the connection. The message itself is
+serialised with the standard library's compat32 MIME classes and handed to the
+connection's SMTP client: Flask-Mail's own serialisation re-parses every header through
+the modern email policy and took most of the sending time (about 4 ms a message against
+0.3 ms). When Flask-Mail suppresses sending (TESTING without MAIL_SUPPRESS_SEND=False)
+its own path is used, so its recording of outgoing mail keeps working.
+"""
 from __future__ import annotations
 
 import hashlib
 import smtplib
-from email.utils import parseaddr
+from dataclasses import dataclass
+from email.charset import QP, Charset
+from email.header import Header
+from email.policy import compat32
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import formataddr, formatdate, parseaddr
 
 from flask import current_app
 from flask_mail import Message as MailMessage
@@ -11,6 +25,12 @@ from flask_mail import Message as MailMessage
 from portal.extensions import mail
 from portal.messaging.channels import ChannelError
 from portal.models import Merchant, Message
+
+
+# compat32 headers (fast) with the CRLF line ends SMTP requires (smtplib does not fix bytes).
+_WIRE = compat32.clone(linesep="\r\n")
+_QP_UTF8 = Charset("utf-8")
+_QP_UTF8.body_encoding = QP
 
 
 def message_id(message: Message) -> str:
@@ -21,19 +41,47 @@ def message_id(message: Message) -> str:
     return f"<settle.{message.id}.{digest}@{domain}>"
 
 
-def build(message: Message, merchant: Merchant, subject: str, text: str, html: str) -> MailMessage:
+@dataclass(frozen=True)
+class OutgoingEmail:
+    sender_name: str
+    sender: str
+    recipient: str
+    reply_to: str | None
+    subject: str
+    text: str
+    html: str
+    message_id: str
+
+    def as_bytes(self) -> bytes:
+        mime = MIMEMultipart("alternative")
+        mime["From"] = formataddr((self.sender_name, self.sender), charset="utf-8")
+        mime["To"] = self.recipient
+        if self.reply_to:
+            mime["Reply-To"] = self.reply_to
+        mime["Subject"] = Header(self.subject, "utf-8").encode() if not self.subject.isascii() else self.subject
+        mime["Date"] = formatdate(localtime=False)
+        mime["Message-ID"] = self.message_id
+        mime["Auto-Submitted"] = "auto-generated"
+        for body, subtype in ((self.text, "plain"), (self.html, "html")):
+            part = MIMENonMultipart("text", subtype)
+            part.set_payload(body, charset=_QP_UTF8)  # quoted-printable: lines stay under SMTP's limit
+            mime.attach(part)
+        return mime.as_bytes(policy=_WIRE)
+
+    def flask_mail_message(self) -> MailMessage:
+        mail_message = MailMessage(
+            subject=self.subject, recipients=[self.recipient], body=self.text, html=self.html,
+            sender=(self.sender_name, self.sender), reply_to=self.reply_to,
+            extra_headers={"Auto-Submitted": "auto-generated"},
+        )
+        mail_message.msgId = self.message_id
+        return mail_message
+
+
+def build(message: Message, merchant: Merchant, subject: str, text: str, html: str) -> OutgoingEmail:
     sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"] or "settle@localhost")[1]
-    mail_message = MailMessage(
-        subject=subject,
-        recipients=[message.recipient],
-        body=text,
-        html=html,
-        sender=(merchant.name, sender),
-        reply_to=merchant.support_email or None,
-        extra_headers={"Auto-Submitted": "auto-generated"},
-    )
-    mail_message.msgId = message_id(message)
-    return mail_message
+    return OutgoingEmail(merchant.name, sender, message.recipient, merchant.support_email or None, subject, text, html,
+                         message_id(message))
 
 
 class EmailSession:
@@ -43,12 +91,15 @@ class EmailSession:
         self._ctx = None
         self._conn = None
 
-    def send(self, mail_message: MailMessage) -> None:
+    def send(self, outgoing: OutgoingEmail) -> None:
         try:
             if self._conn is None:
                 self._ctx = mail.connect()
                 self._conn = self._ctx.__enter__()
-            self._conn.send(mail_message)
+            if self._conn.host is None:  # Flask-Mail suppresses sending: let it record the message
+                self._conn.send(outgoing.flask_mail_message())
+            else:
+                self._conn.host.sendmail(outgoing.sender, [outgoing.recipient], outgoing.as_bytes())
         except smtplib.SMTPRecipientsRefused as exc:
             raise ChannelError(f"recipient refused: {exc.recipients}", permanent=True) from exc
         except smtplib.SMTPResponseException as exc:
