@@ -51,6 +51,8 @@ class Config:
     PORTAL_LINK_RATE_LIMIT = "20/minute;200/day"
     PORTAL_NEW_LINK_RATE_LIMIT = "5/minute;30/day"
     PORTAL_STEP_UP_RATE_LIMIT = "10/minute;50/day"
+    # Rendered overview pages kept per worker process (LRU, keyed by what they show); 0 turns it off.
+    PORTAL_PAGE_CACHE_SIZE = 512
     # Cookies: secure by default; SETTLE_SESSION_COOKIE_SECURE=false only for plain-HTTP development.
     SESSION_COOKIE_SECURE = True
     SESSION_COOKIE_HTTPONLY = True

@@ -168,11 +168,27 @@ def page_weight(base: str, cookie: str) -> tuple[list[tuple[str, int, int]], lis
     return [(name, len(body), len(gzip.compress(body, 6))) for name, body in resources], foreign
 
 
-def wrk(url: str, *, duration: int, connections: int, threads: int, cookie: str | None) -> dict:
+def worker_cpu_seconds(master: subprocess.Popen) -> float:
+    """User + system CPU time of a gunicorn master's worker processes so far (Linux /proc)."""
+    children = subprocess.run(["pgrep", "-P", str(master.pid)], capture_output=True, text=True).stdout.split()
+    total = 0
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, *, duration: int, connections: int, threads: int, cookie: str | None, server: subprocess.Popen) -> dict:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
     if cookie:
         cmd[1:1] = ["-H", f"Cookie: {cookie}"]
+    cpu_before = worker_cpu_seconds(server)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = worker_cpu_seconds(server) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
 
     def ms(label: str) -> float:
         m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -184,6 +200,8 @@ def wrk(url: str, *, duration: int, connections: int, threads: int, cookie: str 
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": ms("50"), "p99": ms("99"),
         "non2xx": int(errors.group(1)) if errors else 0,
+        # CPU the server's workers spent per request: unlike requests/s, barely moved by other load.
+        "cpu_ms": cpu * 1000 / requests if requests else float("nan"),
         "socket_errors": re.search(r"Socket errors:.*", out).group(0) if "Socket errors" in out else "",
     }
 
@@ -218,9 +236,9 @@ def main() -> None:
         results = {"hello": [], "overview": []}
         for _ in range(args.rounds):
             results["hello"].append(wrk(f"http://127.0.0.1:{hello_port}/", duration=args.duration,
-                                        connections=args.connections, threads=args.threads, cookie=None))
+                                        connections=args.connections, threads=args.threads, cookie=None, server=hello))
             results["overview"].append(wrk(f"{base}/portal/", duration=args.duration, connections=args.connections,
-                                           threads=args.threads, cookie=cookie))
+                                           threads=args.threads, cookie=cookie, server=portal))
     finally:
         stop(portal)
         stop(hello)
@@ -246,6 +264,9 @@ def main() -> None:
     p99 = sorted(r["p99"] for r in results["overview"])
     print(f"Per-round ratio: median {statistics.median(ratios):.0%}, best {ratios[-1]:.0%}; "
           f"overview p99 median {statistics.median(p99):.2f} ms, best {p99[0]:.2f} ms")
+    cpu = {k: statistics.median(r["cpu_ms"] for r in v) for k, v in results.items()}
+    print(f"Worker CPU per request (median of rounds): hello {cpu['hello']:.3f} ms, overview {cpu['overview']:.3f} ms "
+          f"(ratio {cpu['hello'] / cpu['overview']:.0%})")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from portal.clock import today_for
 from portal.debtor import bp, events
 from portal.debtor import session as portal_session
 from portal.debtor.forms import VerifyForm
-from portal.debtor.queries import cases_of, invoice_of, open_invoices, timeline, total_of
+from portal.debtor.pagecache import render_page
+from portal.debtor.queries import case_headings, invoice_of, open_invoices, overview_invoices, timeline, total_of
 from portal.domain import stepup
 from portal.extensions import db, limiter
 from portal.models import Debtor, Event
@@ -32,9 +33,11 @@ def viewed(debtor: Debtor, page: str, invoice=None) -> None:
 @bp.route("/portal/")
 def overview():
     debtor = portal_session.current_debtor()
-    views = open_invoices(debtor, today(debtor))
+    views = overview_invoices(debtor, today(debtor))
+    cases = case_headings(debtor)
     viewed(debtor, "overview")
-    return render_template("debtor/overview.html", invoices=views, totals=total_of(views), cases=cases_of(debtor))
+    # The busiest page: served from the page cache, keyed by exactly what it shows (see pagecache).
+    return render_page("debtor/overview.html", debtor, invoices=views, totals=tuple(total_of(views)), cases=cases)
 
 
 @bp.route("/portal/invoices/<int:invoice_id>")
