@@ -113,6 +113,13 @@ def render_letter_html(message: Message, *, link: str | None = None) -> str:
     with force_locale(message.language):
         ctx = context_for(message, link=link)
         ctx["transfer"] = _transfer(ctx)
+        if "today" not in ctx:  # the letter's date: the day it is produced, in the merchant's calendar
+            from portal.clock import today_for
+
+            ctx["today"] = today_for(ctx["merchant"].timezone)
+        if message.purpose.startswith("case_"):
+            # Case letters carry the email's words: rendered as text, escaped into the letter.
+            ctx["case_text"], ctx["subject"] = _render(f"email/{message.template}.txt", ctx)
         html, _ = _render(f"letter/{message.template}.html", ctx)
     return html
 
