@@ -8,7 +8,6 @@ Screenshots of every page land in test-artifacts/screenshots/.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -21,24 +20,15 @@ from portal.extensions import db
 from portal.links import token_for
 from portal.models import Message, MessageInvoice
 from tests import conftest as shared_fixtures
+from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, browser  # noqa: F401  (browser is a fixture)
 from tests.factories import make_invoice, make_merchant
 
-# Without Chromium on a developer's machine these are skipped; in CI (CI=true) they must run.
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists() and not os.environ.get("CI"),
-                       reason="Debian's chromium is not installed (make system-deps)"),
-]
+pytestmark = BROWSER_MARKS
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 AXE = ROOT / "tests" / "vendor" / "axe-core-4.14.1.min.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
 
 
 
@@ -114,14 +104,6 @@ def site(tmp_path_factory):
     s = Site(tmp_path_factory.mktemp("browser"))
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class Watch:

@@ -6,7 +6,6 @@ office; the bank statement is uploaded there; the dunning run and the worker do 
 from __future__ import annotations
 
 import email
-import os
 import email.policy
 import re
 import threading
@@ -25,24 +24,16 @@ from portal.links import token_for
 from portal.messaging import worker
 from portal.models import Case, Debtor, Invoice, Message
 from tests import conftest as shared_fixtures
+from tests.chromium import BROWSER_MARKS, PHONE, browser  # noqa: F401  (browser is a fixture)
 from tests.dunning.helpers import start_smtp
 from tests.factories import make_invoice, make_merchant, make_user
 from tests.payments.camt_builder import entry, statement
 
-# Without Chromium on a developer's machine these are skipped; in CI (CI=true) they must run.
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists() and not os.environ.get("CI"),
-                       reason="Debian's chromium is not installed (make system-deps)"),
-]
+pytestmark = BROWSER_MARKS
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots" / "cases"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery"
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
@@ -79,14 +70,6 @@ def site(tmp_path_factory):
     s = Site(tmp_path_factory.mktemp("e2e"))
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def phone(browser):
