@@ -55,6 +55,7 @@ test: install system-deps
 bench: install
 	$(BIN)/python bench/import_csv.py
 	$(BIN)/python bench/portal_load.py
+	$(BIN)/python bench/reconcile_camt.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache test-artifacts

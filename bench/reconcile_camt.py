@@ -8,11 +8,12 @@ booked credits: 70 % carry the invoice's RF reference in the structured field, 1
 write it into the free text with spaces and in lower case, 10 % name the invoice
 number in the text, 5 % match nothing. Then, each in a fresh process:
 
-- **parse**: `portal.domain.camt.read` over the file (streamed, defusedxml) — the
-  least work any import must do;
+- **parse**: `portal.domain.camt.read` over the file (streamed: lxml with a tag filter,
+  DTDs refused by an expat check first) — the least work any import must do;
 - **reconcile**: `portal.payments.reconcile.import_statements` — parse, dedupe by
-  entry reference, match, book every payment through `portal.ledger.book` with its
-  event, store every bank entry — and the commit.
+  entry reference, match, book the payments 1,000 at a time through `portal.ledger.book_many`
+  (ledger entries, balances, statuses, events, cancelled reminders), store every bank
+  entry — and the commit.
 
 Prints wall time and peak memory (maximum resident set of the process) of each and the
 ratio. Target: reconcile ≤ 15 s at full size and within 3x of parse-only.

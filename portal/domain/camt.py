@@ -86,9 +86,13 @@ class _Names:
     def __init__(self, ns: str):
         self.ns = ns
         self._paths: dict[str, str] = {}
+        self._names: dict[str, str] = {}
 
     def q(self, local: str) -> str:
-        return f"{{{self.ns}}}{local}"
+        found = self._names.get(local)
+        if found is None:
+            found = self._names[local] = f"{{{self.ns}}}{local}"
+        return found
 
     def path(self, dotted: str) -> str:
         found = self._paths.get(dotted)
@@ -179,22 +183,32 @@ def _fingerprint(*parts: object) -> str:
     return "h:" + hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:40]
 
 
+def _kids(elem: Element) -> dict:
+    """The first child of each tag, as `find` would return it: one pass instead of a search per name."""
+    out: dict = {}
+    for child in elem:
+        out.setdefault(child.tag, child)
+    return out
+
+
 def _transactions(entry: Element, n: _Names, account: str, statement_id: str | None, index: int,
                   seen: dict[str, int]) -> list[Transaction]:
     where = f"statement {statement_id or '?'}, entry {index}"
-    amount, currency = _amount(entry.find(n.q("Amt")), where)
-    direction = _text(entry.find(n.q("CdtDbtInd")))
+    kids = _kids(entry)
+    amount, currency = _amount(kids.get(n.q("Amt")), where)
+    direction = _text(kids.get(n.q("CdtDbtInd")))
     if direction not in ("CRDT", "DBIT"):
         raise CamtError(f"{where}: CdtDbtInd must be CRDT or DBIT, not {direction!r}")
     status = _status(entry, n)
     if not status:
         raise CamtError(f"{where}: the status (Sts) is missing")
-    reversal = (_text(entry.find(n.q("RvslInd"))) or "false").lower() == "true"
-    booked = _date(entry.find(n.q("BookgDt")), n, where)
-    valued = _date(entry.find(n.q("ValDt")), n, where)
-    entry_ref = _text(entry.find(n.q("AcctSvcrRef")))
-    extra = _text(entry.find(n.q("AddtlNtryInf")))
-    txs = entry.findall(n.path("NtryDtls/TxDtls"))
+    reversal = (_text(kids.get(n.q("RvslInd"))) or "false").lower() == "true"
+    booked = _date(kids.get(n.q("BookgDt")), n, where)
+    valued = _date(kids.get(n.q("ValDt")), n, where)
+    entry_ref = _text(kids.get(n.q("AcctSvcrRef")))
+    extra = _text(kids.get(n.q("AddtlNtryInf")))
+    details = entry.findall(n.q("NtryDtls"))
+    txs = details[0].findall(n.q("TxDtls")) if len(details) == 1 else entry.findall(n.path("NtryDtls/TxDtls"))
 
     parts: list[tuple[int, Element | None]] = []
     if len(txs) > 1:
@@ -211,10 +225,13 @@ def _transactions(entry: Element, n: _Names, account: str, statement_id: str | N
         if tx is not None:
             name, iban = _debtor(tx, n)
             reference, lines = _remittance(tx, n)
-            e2e = _text(tx.find(n.path("Refs/EndToEndId")))
+            refs = tx.find(n.q("Refs"))
+            refs = refs if refs is not None and len(tx.findall(n.q("Refs"))) == 1 else tx  # the rare case: full paths
+            prefix = "" if refs is not tx else "Refs/"
+            e2e = _text(refs.find(n.path(prefix + "EndToEndId")))
             if e2e == "NOTPROVIDED":
                 e2e = None
-            tx_ref = _text(tx.find(n.path("Refs/AcctSvcrRef")))
+            tx_ref = _text(refs.find(n.path(prefix + "AcctSvcrRef")))
         else:
             name = iban = reference = e2e = tx_ref = None
             lines = []

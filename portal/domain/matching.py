@@ -21,12 +21,24 @@ def references(structured: str | None, text: str | None) -> list[str]:
     found: list[str] = []
     if structured:
         compact = rf.normalize(structured)
-        if rf.is_valid(compact):
+        if _valid(compact):
             found.append(compact)
         else:
             found += [r for r in rf.find_in_text(structured) if r not in found]
     found += [r for r in rf.find_in_text(text or "") if r not in found]
     return found
+
+
+_RF = re.compile(r"RF[0-9]{2}[0-9A-Z]{1,21}")
+_AS_DIGITS = {ord(c): str(int(c, 36)) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+
+
+def _valid(compact: str) -> bool:
+    """`rf.is_valid` for a compact reference: the ISO 7064 mod 97-10 check done directly (a bank file
+    carries one per transfer, and the general validator costs twenty times as much)."""
+    if not _RF.fullmatch(compact):
+        return rf.is_valid(compact)
+    return int((compact[4:] + compact[:4]).translate(_AS_DIGITS)) % 97 == 1
 
 
 def number_candidates(text: str | None) -> list[str]:

@@ -169,11 +169,11 @@ def stopped_many(paid: Sequence[tuple[int, int, int]], *, reason: str) -> dict[i
     )
     ids = sorted(order)
     candidates: dict[int, int] = {}  # message id → invoice that stopped last
-    for start in range(0, len(ids), 500):
+    for start in range(0, len(ids), 1000):
         for message_id, invoice_id in db.session.execute(
             select(MessageInvoice.message_id, MessageInvoice.invoice_id)
             .join(Message, Message.id == MessageInvoice.message_id)
-            .where(MessageInvoice.invoice_id.in_(ids[start : start + 500]),
+            .where(MessageInvoice.invoice_id.in_(ids[start : start + 1000]),
                    Message.status == MessageStatus.PENDING.value, ~live.exists())
         ):
             if message_id not in candidates or order[invoice_id] > order[candidates[message_id]]:
