@@ -21,7 +21,7 @@ install: $(VENV)/.installed translations
 # Compiled catalogues are build output: made from the .po files on every install.
 translations: $(VENV)/.installed
 	@for d in $$(find portal -type d -name translations); do \
-	  if ls $$d/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then $(BIN)/pybabel compile --use-fuzzy -q -d $$d || exit 1; fi; \
+	  if ls $$d/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then $(BIN)/pybabel compile -d $$d >/dev/null || exit 1; fi; \
 	done
 
 
