@@ -1,4 +1,4 @@
-"""Every real-world sample statement in ../shared/samples/camt is imported or rejected, with the outcome asserted."""
+"""Every real-world sample statement in tests/samples/camt (from ../shared/samples) is imported or rejected, with the outcome asserted."""
 from __future__ import annotations
 
 import io
@@ -15,7 +15,7 @@ from portal.models import BankEntry, BankStatementFile, Invoice, LedgerEntry
 from portal.payments.reconcile import import_statements
 from tests.factories import make_invoice, make_merchant
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "camt"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "camt"  # copied from ../shared/samples (MIT, see README there)
 TODAY = date(2026, 1, 20)
 
 # file: (message type, entries, booked, unmatched, returns, not payments)
