@@ -34,8 +34,8 @@ def create_app(config: object | dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from portal import extensions, i18n, security, web
-    from portal.extensions import db, migrate, mail, csrf, limiter, login
+    from portal import i18n, security, web
+    from portal.extensions import csrf, db, limiter, login, mail, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -51,18 +51,15 @@ def create_app(config: object | dict | None = None) -> Flask:
 
     from portal import models  # noqa: F401  (register every table with the metadata)
     from portal.api import bp as api_bp
-    from portal.office import bp as office_bp
     from portal.cli import init_app as init_cli
-
-    app.register_blueprint(api_bp)
-    app.register_blueprint(office_bp)
     from portal.debtor import bp as debtor_bp
-
-    app.register_blueprint(debtor_bp)
-    csrf.exempt(api_bp)
+    from portal.office import bp as office_bp
     from portal.webhooks import init_app as init_webhooks
 
-    init_webhooks(app)
+    app.register_blueprint(debtor_bp)  # the portal debtors see
+    app.register_blueprint(office_bp)  # merchant and support back office
+    app.register_blueprint(api_bp)  # JSON API for shops (Bearer keys, no CSRF)
+    csrf.exempt(api_bp)
+    init_webhooks(app)  # Stripe (signature on the raw body, no CSRF, no session)
     init_cli(app)
-    _ = extensions
     return app
