@@ -7,6 +7,7 @@ from trying to reach outside hosts.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,40 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+class LiveServer:
+    """The real app on a free loopback port over its own SQLite file, served from a thread.
+
+    Subclasses seed data in `seed()` (inside an app context, after the schema is built).
+    """
+
+    def __init__(self, tmp: Path, **settings):
+        from werkzeug.serving import make_server
+
+        from portal import create_app
+        from portal.extensions import db
+        from tests.conftest import test_settings
+
+        self.httpd = make_server("127.0.0.1", 0, None, threaded=True)  # bind first, to know the port
+        self.base = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.app = create_app(test_settings(
+            f"sqlite:///{tmp / 'live.sqlite3'}", BASE_URL=self.base, STORAGE_DIR=str(tmp / "storage"),
+            PORTAL_LINK_RATE_LIMIT="1000/minute", PORTAL_NEW_LINK_RATE_LIMIT="1000/minute", **settings,
+        ))
+        self.httpd.app = self.app
+        with self.app.app_context():
+            db.create_all()
+            self.seed()
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def seed(self) -> None:
+        """Data the tests start from (override)."""
+
+    def stop(self) -> None:
+        from portal.extensions import db
+
+        self.httpd.shutdown()
+        with self.app.app_context():
+            db.engine.dispose()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
+from tests.chromium import browser  # noqa: F401  (the Chromium fixture for browser tests)
 
 TEST_DATABASE_URL = os.environ.get("SETTLE_TEST_DATABASE_URL")
 

@@ -8,19 +8,16 @@ Screenshots of every page land in test-artifacts/screenshots/.
 from __future__ import annotations
 
 import json
-import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from portal import create_app, ledger
+from portal import ledger
 from portal.extensions import db
 from portal.links import token_for
 from portal.models import Message, MessageInvoice
-from tests import conftest as shared_fixtures
-from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, browser  # noqa: F401  (browser is a fixture)
+from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer
 from tests.factories import make_invoice, make_merchant
 
 pytestmark = BROWSER_MARKS
@@ -32,26 +29,13 @@ AXE = ROOT / "tests" / "vendor" / "axe-core-4.14.1.min.js"
 
 
 
-class Site:
-    """A real server on a free loopback port over a file SQLite database, with seeded shops and debtors."""
+class Site(LiveServer):
+    """The portal with seeded shops and debtors."""
 
     def __init__(self, tmp: Path):
-        self.httpd = make_server("127.0.0.1", 0, None, threaded=True)  # bind first, to know the port
-        port = self.httpd.server_port
-        self.base = f"http://127.0.0.1:{port}"
-        self.app = create_app(shared_fixtures.test_settings(
-            f"sqlite:///{tmp / 'browser.sqlite3'}", BASE_URL=self.base, STORAGE_DIR=str(tmp / "storage"),
-            STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_MAX_NETWORK_RETRIES=0,
-            PORTAL_LINK_RATE_LIMIT="1000/minute", PORTAL_NEW_LINK_RATE_LIMIT="1000/minute",
-        ))
-        self.httpd.app = self.app
-        with self.app.app_context():
-            db.create_all()
-            self._seed()
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(tmp, STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_MAX_NETWORK_RETRIES=0)
 
-    def _seed(self):
+    def seed(self):
         shop = make_merchant("garden", name="Gartenhaus Sonnenberg", logo_url="/static/img/demo-logo.svg",
                              primary_color="#2e6b30", accent_color="#eef5e9", support_phone="+49 711 123456-0",
                              support_hours="Mo–Fr 9–17 Uhr", imprint_url="https://garden.example/impressum",
@@ -92,11 +76,6 @@ class Site:
             ledger.book(db.session.get(Invoice, invoice_id), kind="payment", amount_minor=minor, source="stripe",
                         external_ref=ref, booked_on=date.today(), actor="stripe")
             db.session.commit()
-
-    def stop(self):
-        self.httpd.shutdown()
-        with self.app.app_context():
-            db.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import random
 from datetime import date, timedelta
 
@@ -157,13 +158,19 @@ def test_token_attempts_are_rate_limited_per_address(app, client):
     assert statuses[20] == 429
 
 
+def _redis_running() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url("redis://127.0.0.1:6379", socket_connect_timeout=0.5).ping())
+    except Exception:  # noqa: BLE001 — any failure means: no Redis to test against here
+        return False
+
+
+# CI machines run Redis on 6379 (and CI=true makes a missing Redis a failure, not a skip).
+@pytest.mark.skipif(not _redis_running() and not os.environ.get("CI"), reason="no Redis on 127.0.0.1:6379")
 def test_rate_limits_can_be_shared_through_redis(database_url, tmp_path):
     """Two app instances (two processes in production) count against one limit in Redis."""
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url("redis://127.0.0.1:6379").ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
     from portal import create_app
     from tests.conftest import test_settings
 

@@ -5,26 +5,19 @@ office; the bank statement is uploaded there; the dunning run and the worker do 
 """
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import threading
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from portal import create_app
 from portal.domain import rf
 from portal.dunning.run import run
 from portal.extensions import db
 from portal.links import token_for
 from portal.messaging import worker
-from portal.models import Case, Debtor, Invoice, Message
-from tests import conftest as shared_fixtures
-from tests.chromium import BROWSER_MARKS, PHONE, browser  # noqa: F401  (browser is a fixture)
+from portal.models import Invoice
+from tests.chromium import BROWSER_MARKS, PHONE, LiveServer
 from tests.dunning.helpers import start_smtp
 from tests.factories import make_invoice, make_merchant, make_user
 from tests.payments.camt_builder import entry, statement
@@ -39,30 +32,15 @@ PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
 
-class Site:
-    """A real server on a free loopback port, its own SQLite file, a shop with staff."""
+class Site(LiveServer):
+    """A shop with a support user."""
 
-    def __init__(self, tmp: Path):
-        self.httpd = make_server("127.0.0.1", 0, None, threaded=True)
-        self.base = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.app = create_app(shared_fixtures.test_settings(
-            f"sqlite:///{tmp / 'e2e.sqlite3'}", BASE_URL=self.base, STORAGE_DIR=str(tmp / "storage"),
-            PORTAL_LINK_RATE_LIMIT="1000/minute", PORTAL_NEW_LINK_RATE_LIMIT="1000/minute",
-        ))
-        self.httpd.app = self.app
-        with self.app.app_context():
-            db.create_all()
-            self.shop_id = make_merchant("garden", name="Gartenhaus Sonnenberg", plan_max_rates=6,
-                                         plan_min_rate_minor=2000, support_email="hilfe@garden.example").id
-            make_user(db.session.get(__import__("portal.models", fromlist=["Merchant"]).Merchant, self.shop_id),
-                      "support@garden.example", role="support", password=PASSWORD)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+    def seed(self):
+        from portal.models import Merchant
 
-    def stop(self):
-        self.httpd.shutdown()
-        with self.app.app_context():
-            db.engine.dispose()
+        self.shop_id = make_merchant("garden", name="Gartenhaus Sonnenberg", plan_max_rates=6,
+                                     plan_min_rate_minor=2000, support_email="hilfe@garden.example").id
+        make_user(db.session.get(Merchant, self.shop_id), "support@garden.example", role="support", password=PASSWORD)
 
 
 @pytest.fixture(scope="module")
