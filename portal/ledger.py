@@ -100,22 +100,15 @@ def book(
     before = invoice.status
     _settle_status(invoice, booked_on)
     db.session.add(
-        Event(
-            merchant_id=invoice.merchant_id,
-            invoice_id=invoice.id,
-            debtor_id=invoice.debtor_id,
-            kind=f"ledger.{kind}",
-            actor=actor,
-            data={
-                "amount_minor": signed,
-                "currency": invoice.currency,
-                "source": source,
-                "external_ref": external_ref,
-                "open_minor": invoice.open_minor,
-                "status": invoice.status,
-                **({"status_before": before} if before != invoice.status else {}),
-            },
-        )
+        Event.on_invoice(invoice, f"ledger.{kind}", actor, {
+            "amount_minor": signed,
+            "currency": invoice.currency,
+            "source": source,
+            "external_ref": external_ref,
+            "open_minor": invoice.open_minor,
+            "status": invoice.status,
+            **({"status_before": before} if before != invoice.status else {}),
+        })
     )
     return Booking(entry, True)
 
@@ -165,16 +158,7 @@ def cancel(invoice: Invoice, *, on: date, actor: str, reason: str | None = None)
     from portal.dunning import escalation
 
     escalation.stopped(invoice, on)
-    db.session.add(
-        Event(
-            merchant_id=invoice.merchant_id,
-            invoice_id=invoice.id,
-            debtor_id=invoice.debtor_id,
-            kind="invoice.cancelled",
-            actor=actor,
-            data={"reason": reason} if reason else None,
-        )
-    )
+    db.session.add(Event.on_invoice(invoice, "invoice.cancelled", actor, {"reason": reason} if reason else None))
     return True
 
 
@@ -289,7 +273,7 @@ def book_many(rows, *, kind: str, source: str, actor: str, held: dict[int, Held]
     `then(row, booking)` may return more event rows, written right after that booking's event.
     Balances move only by `open_minor = open_minor + delta` under the row locks; nothing commits.
     """
-    from portal.dunning import bulk, escalation  # imported late: they import models
+    from portal.dunning import escalation  # imported late: it imports models
     from sqlalchemy import bindparam
 
     from portal.models.types import utcnow

@@ -44,10 +44,7 @@ def group_rule(policy: Policy) -> rules.GroupRule:
 
 
 def _event(invoice: Invoice, kind: str, actor: str, data: dict | None = None) -> None:
-    db.session.add(
-        Event(merchant_id=invoice.merchant_id, invoice_id=invoice.id, debtor_id=invoice.debtor_id, kind=kind,
-              actor=actor, data=data)
-    )
+    db.session.add(Event.on_invoice(invoice, kind, actor, data))
 
 
 def invoice_is_live(status: str, paused_reason: str | None, step: str | None = None) -> bool:

@@ -123,14 +123,7 @@ def submit_invoice(merchant: Merchant, data: InvoiceData, actor: str) -> IntakeR
         if existing.intake_fingerprint != data.fingerprint():
             raise IntakeConflict(existing) from None
         return IntakeResult(existing, False)
-    db.session.add(
-        Event(
-            merchant_id=merchant.id,
-            invoice_id=invoice.id,
-            debtor_id=debtor.id,
-            kind="invoice.created",
-            actor=actor,
-            data={"amount_minor": invoice.amount_minor, "currency": invoice.currency, "due_date": invoice.due_date.isoformat()},
-        )
-    )
+    db.session.add(Event.on_invoice(invoice, "invoice.created", actor, {
+        "amount_minor": invoice.amount_minor, "currency": invoice.currency, "due_date": invoice.due_date.isoformat(),
+    }))
     return IntakeResult(invoice, True)

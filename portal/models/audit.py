@@ -22,3 +22,9 @@ class Event(db.Model):
     actor: Mapped[str] = mapped_column(String(80), comment="Who did it: api:<key prefix>, user:<id>, debtor, system, import")
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When it happened (UTC)")
     data: Mapped[dict | None] = mapped_column(JSONType, comment="Details: changed fields, amounts, references")
+
+    @classmethod
+    def on_invoice(cls, invoice, kind: str, actor: str, data: dict | None = None) -> "Event":
+        """An event on an invoice's timeline (merchant and debtor taken from the invoice)."""
+        return cls(merchant_id=invoice.merchant_id, invoice_id=invoice.id, debtor_id=invoice.debtor_id,
+                   kind=kind, actor=actor, data=data)

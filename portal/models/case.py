@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.extensions import db
 from portal.models.debtor import Debtor
 from portal.models.invoice import Invoice
-from portal.models.types import JSONType, UTCDateTime, utcnow
+from portal.models.types import UTCDateTime, utcnow
 
 CASE_KINDS = ("dispute", "plan", "promise")
 CASE_STATUSES = ("open", "countered", "active", "resolved", "rejected", "completed", "broken", "withdrawn")

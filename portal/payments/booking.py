@@ -46,14 +46,7 @@ def book_shares(
         if kind == "payment" and booking.created:
             # ledger.book has just refreshed the invoice under its row lock: open_minor is current.
             if invoice.open_minor < 0:
-                db.session.add(
-                    Event(
-                        merchant_id=invoice.merchant_id,
-                        invoice_id=invoice.id,
-                        debtor_id=invoice.debtor_id,
-                        kind="payment.overpaid",
-                        actor=actor,
-                        data={"credit_minor": -invoice.open_minor, "currency": invoice.currency, "source": source, "ref": ref},
-                    )
-                )
+                db.session.add(Event.on_invoice(invoice, "payment.overpaid", actor, {
+                    "credit_minor": -invoice.open_minor, "currency": invoice.currency, "source": source, "ref": ref,
+                }))
     return booked
