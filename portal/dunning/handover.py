@@ -7,7 +7,6 @@ given period (default: all).
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zipfile
@@ -16,6 +15,7 @@ from datetime import date
 from sqlalchemy import select
 
 from portal.domain.money import minor_to_str
+from portal.domain.spreadsheet import safe_zip_name, write_csv
 from portal.extensions import db
 from portal.messaging.channels.letter import stored_pdf
 from portal.models import Debtor, Event, Invoice, LedgerEntry, Merchant, Message, MessageInvoice, MessageStatus
@@ -110,15 +110,10 @@ def export_zip(merchant: Merchant, *, since: date | None = None, until: date | N
         ).scalars():
             path = stored_pdf(message)
             if path is not None:
-                letters[f"letters/{invoice.number}/{message.provider_id.removeprefix('print:')}-{message.id}.pdf"] = path.read_bytes()
+                letters[safe_zip_name("letters", invoice.number, f"{message.provider_id.removeprefix('print:')}-{message.id}.pdf")] = path.read_bytes()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=CSV_FIELDS, delimiter=";")
-        writer.writeheader()
-        for record in records:
-            writer.writerow(_csv_row(record))
-        archive.writestr("claims.csv", "\ufeff" + text.getvalue())  # BOM: German Excel opens it as UTF-8
+        archive.writestr("claims.csv", write_csv((_csv_row(r) for r in records), CSV_FIELDS))
         archive.writestr("claims.json", json.dumps({"creditor": merchant.legal_name, "claims": records}, ensure_ascii=False, indent=2))
         for name, data in letters.items():
             archive.writestr(name, data)
