@@ -13,9 +13,9 @@ from functools import lru_cache
 from babel.numbers import get_currency_precision, list_currencies
 
 _CURRENCIES = frozenset(list_currencies())
-# Largest amount in minor units that intake accepts: balance columns are 32-bit integers on
-# PostgreSQL, and fees and interest must still fit on top (20 million EUR is far beyond a dunning case).
-MAX_MINOR = 2_000_000_000
+# Largest amount in minor units that intake accepts (10 trillion EUR less a cent): balance columns
+# are 64-bit integers, and thousands of such amounts, fees and interest still fit in a sum.
+MAX_MINOR = 999_999_999_999_999
 
 
 class MoneyError(ValueError):

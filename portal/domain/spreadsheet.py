@@ -53,11 +53,12 @@ def safe_zip_part(text: object, *, fallback: str = "x", max_length: int = 80) ->
     """One path segment for a ZIP member, built from safe characters only.
 
     Letters outside ASCII are folded (`Müller` → `Muller`), everything else that is not a
-    letter, digit, `.`, `_` or `-` becomes `_`, and leading dots are dropped, so neither `/`,
-    `..` nor control characters survive, whatever an invoice number contains.
+    letter, digit, `.`, `_` or `-` becomes `_`, and dots and underscores at either end are
+    dropped (`../../x` → `.._x` would still look hidden), so neither `/`, `..`, a leading dot
+    nor control characters survive, whatever an invoice number contains.
     """
     folded = unicodedata.normalize("NFKD", str(text or "")).encode("ascii", "ignore").decode("ascii")
-    part = _UNSAFE.sub("_", folded).lstrip(".")[:max_length].strip("_") or fallback
+    part = _UNSAFE.sub("_", folded).strip("._")[:max_length].strip("._") or fallback
     return part
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.extensions import db
 from portal.models.debtor import Debtor
 from portal.models.invoice import Invoice
-from portal.models.types import UTCDateTime, utcnow
+from portal.models.types import MinorUnits, UTCDateTime, utcnow
 
 CASE_KINDS = ("dispute", "plan", "promise")
 CASE_STATUSES = ("open", "countered", "active", "resolved", "rejected", "completed", "broken", "withdrawn")
@@ -112,12 +112,12 @@ class InstallmentPlan(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id", ondelete="CASCADE"), index=True, comment="Tenant")
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id", ondelete="CASCADE"), comment="Who pays")
     currency: Mapped[str] = mapped_column(String(3), comment="ISO 4217 currency of every rate")
-    total_minor: Mapped[int] = mapped_column(Integer, comment="Amount spread over the rates")
+    total_minor: Mapped[int] = mapped_column(MinorUnits, comment="Amount spread over the rates")
     rates_count: Mapped[int] = mapped_column(Integer, comment="Number of monthly rates")
     first_due: Mapped[date] = mapped_column(Date, comment="Due date of the first rate")
     include_charges: Mapped[bool] = mapped_column(Boolean, default=True, comment="Fees and interest are part of the plan (else waived on activation)")
     status: Mapped[str] = mapped_column(String(10), default="proposed", comment="proposed (waits for staff), countered (waits for debtor), active, completed, broken, rejected")
-    open_at_start_minor: Mapped[int | None] = mapped_column(Integer, comment="Open total of the plan's invoices at activation; paid = this − open now")
+    open_at_start_minor: Mapped[int | None] = mapped_column(MinorUnits, comment="Open total of the plan's invoices at activation; paid = this − open now")
     activated_on: Mapped[date | None] = mapped_column(Date, comment="Day the plan became active")
     ended_on: Mapped[date | None] = mapped_column(Date, comment="Day it was completed or broken")
     approved_by: Mapped[str | None] = mapped_column(String(40), comment="auto (inside the rules) or user:<id>")
@@ -134,7 +134,7 @@ class PlanRate(db.Model):
     plan_id: Mapped[int] = mapped_column(ForeignKey("installment_plan.id", ondelete="CASCADE"), comment="The plan")
     number: Mapped[int] = mapped_column(Integer, comment="1-based position")
     due_on: Mapped[date] = mapped_column(Date, comment="Due date")
-    amount_minor: Mapped[int] = mapped_column(Integer, comment="Rate amount, minor units")
+    amount_minor: Mapped[int] = mapped_column(MinorUnits, comment="Rate amount, minor units")
     rf_reference: Mapped[str] = mapped_column(String(25), unique=True, comment="RF reference for paying this rate by transfer")
 
     plan: Mapped[InstallmentPlan] = relationship(back_populates="rates")

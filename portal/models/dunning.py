@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.merchant import Merchant
-from portal.models.types import JSONType
+from portal.models.types import JSONType, MinorUnits
 
 
 class Policy(db.Model):
@@ -33,8 +33,8 @@ class Policy(db.Model):
     match_kind: Mapped[str | None] = mapped_column(String(10), comment="Only person (consumer) or business debtors; NULL: both")
     match_age_min: Mapped[int | None] = mapped_column(Integer, comment="Youngest age (years, from date of birth) in the group")
     match_age_max: Mapped[int | None] = mapped_column(Integer, comment="Oldest age (years) in the group")
-    match_amount_min_minor: Mapped[int | None] = mapped_column(Integer, comment="Smallest invoice amount in the group, minor units")
-    match_amount_max_minor: Mapped[int | None] = mapped_column(Integer, comment="Largest invoice amount in the group, minor units")
+    match_amount_min_minor: Mapped[int | None] = mapped_column(MinorUnits, comment="Smallest invoice amount in the group, minor units")
+    match_amount_max_minor: Mapped[int | None] = mapped_column(MinorUnits, comment="Largest invoice amount in the group, minor units")
     match_language: Mapped[str | None] = mapped_column(String(5), comment="Only debtors with this language")
     match_preferred_channel: Mapped[str | None] = mapped_column(String(10), comment="Only debtors who chose this channel")
     match_customer: Mapped[str | None] = mapped_column(String(10), comment="first (no earlier invoice) or returning customers")
@@ -64,7 +64,7 @@ class PolicyStep(db.Model):
     offset_from: Mapped[str] = mapped_column(String(10), default="due", comment="due: offset from the due date; previous: from the previous step")
     channels: Mapped[list] = mapped_column(JSONType, comment="Channels in order of preference; later ones are fallbacks")
     template: Mapped[str] = mapped_column(String(60), comment="Message template under templates/email|sms|letter")
-    fee_minor: Mapped[int] = mapped_column(Integer, default=0, comment="Dunning fee of this notice (charged only in default, capped by the merchant)")
+    fee_minor: Mapped[int] = mapped_column(MinorUnits, default=0, comment="Dunning fee of this notice (charged only in default, capped by the merchant)")
     legal: Mapped[str] = mapped_column(String(20), comment="Legal meaning: reminder, default_notice, final_notice, handover")
     payment_days: Mapped[int] = mapped_column(Integer, default=10, comment="Days the message gives the debtor to pay")
     notice_286: Mapped[bool] = mapped_column(Boolean, default=False, comment="Carries the consumer notice of § 286 (3) BGB (if the merchant relies on it)")

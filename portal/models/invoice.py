@@ -20,7 +20,7 @@ from portal.domain.money import Money
 from portal.extensions import db
 from portal.models.debtor import Debtor
 from portal.models.merchant import Merchant
-from portal.models.types import JSONType, UTCDateTime, utcnow
+from portal.models.types import JSONType, MinorUnits, UTCDateTime, utcnow
 
 
 class InvoiceStatus(str, enum.Enum):
@@ -52,8 +52,8 @@ class Invoice(db.Model):
     issue_date: Mapped[date] = mapped_column(Date, comment="Invoice date")
     due_date: Mapped[date] = mapped_column(Date, comment="Payment due date (calendar date in the merchant's time zone)")
     currency: Mapped[str] = mapped_column(String(3), comment="ISO 4217 currency of every amount on this invoice")
-    amount_minor: Mapped[int] = mapped_column(Integer, comment="Invoice total in minor units (the principal claim)")
-    open_minor: Mapped[int] = mapped_column(Integer, comment="Open balance: total + sum of ledger entries (kept in step by portal.ledger)")
+    amount_minor: Mapped[int] = mapped_column(MinorUnits, comment="Invoice total in minor units (the principal claim)")
+    open_minor: Mapped[int] = mapped_column(MinorUnits, comment="Open balance: total + sum of ledger entries (kept in step by portal.ledger)")
     status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.OPEN.value, comment="open, paid, cancelled, written_off, handed_over")
     order_ref: Mapped[str | None] = mapped_column(String(64), comment="The shop's order number")
     lines: Mapped[list | None] = mapped_column(JSONType, comment="Line items as sent by the shop: description, quantity, amount_minor")
@@ -128,7 +128,7 @@ class LedgerEntry(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id", ondelete="CASCADE"), comment="Tenant")
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True, comment="Invoice whose balance this changes")
     kind: Mapped[str] = mapped_column(String(16), comment="payment, credit, write_off, fee, interest, refund, chargeback, reversal, adjustment")
-    amount_minor: Mapped[int] = mapped_column(Integer, comment="Signed change of the open balance in minor units")
+    amount_minor: Mapped[int] = mapped_column(MinorUnits, comment="Signed change of the open balance in minor units")
     currency: Mapped[str] = mapped_column(String(3), comment="Must equal the invoice currency")
     source: Mapped[str] = mapped_column(String(16), comment="Where it came from: api, stripe, bank, staff, dunning, import, plan")
     external_ref: Mapped[str] = mapped_column(String(140), comment="Reference at the source (payment id, bank entry, step key), unique per source")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db
-from portal.models.types import UTCDateTime, utcnow
+from portal.models.types import MinorUnits, UTCDateTime, utcnow
 
 
 class Merchant(db.Model):
@@ -46,12 +46,12 @@ class Merchant(db.Model):
     stripe_webhook_secret: Mapped[str | None] = mapped_column(String(255), comment="Stripe webhook signing secret; never shown back in full")
     link_ttl_days: Mapped[int] = mapped_column(Integer, default=60, comment="Days a portal link stays valid")
     link_step_up: Mapped[bool] = mapped_column(Boolean, default=False, comment="Ask for the postal code before showing more than amounts")
-    dunning_fee_cap_minor: Mapped[int] = mapped_column(Integer, default=250, comment="Highest dunning fee per notice, minor units")
+    dunning_fee_cap_minor: Mapped[int] = mapped_column(MinorUnits, default=250, comment="Highest dunning fee per notice, minor units")
     business_flat_fee: Mapped[bool] = mapped_column(Boolean, default=False, comment="Charge business debtors the 40 EUR flat fee of §288 (5) BGB")
     consumer_default_notice: Mapped[bool] = mapped_column(Boolean, default=True, comment="Tell consumers on the pre-due reminder that they default 30 days after due date (§286 (3) BGB) and rely on it")
     plan_max_rates: Mapped[int] = mapped_column(Integer, default=6, comment="Installment plans: most monthly rates approved without staff")
-    plan_min_rate_minor: Mapped[int] = mapped_column(Integer, default=2500, comment="Installment plans: smallest rate approved without staff")
-    plan_max_total_minor: Mapped[int] = mapped_column(Integer, default=500000, comment="Installment plans: largest total approved without staff")
+    plan_min_rate_minor: Mapped[int] = mapped_column(MinorUnits, default=2500, comment="Installment plans: smallest rate approved without staff")
+    plan_max_total_minor: Mapped[int] = mapped_column(MinorUnits, default=500000, comment="Installment plans: largest total approved without staff")
     plan_first_rate_days: Mapped[int] = mapped_column(Integer, default=30, comment="Installment plans: first rate at most this many days ahead")
     plan_include_charges: Mapped[bool] = mapped_column(Boolean, default=True, comment="Installment plans include fees and interest (else they are waived)")
     plan_grace_days: Mapped[int] = mapped_column(Integer, default=7, comment="Days after a rate's due date before the plan counts as broken")

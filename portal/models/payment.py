@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.invoice import Invoice
-from portal.models.types import JSONType, UTCDateTime, utcnow
+from portal.models.types import JSONType, MinorUnits, UTCDateTime, utcnow
 
 
 class PaymentReference(db.Model):
@@ -72,7 +72,7 @@ class CheckoutSession(db.Model):
     stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True, comment="Stripe's cs_… id")
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True, comment="Stripe's pi_… id once known")
     url: Mapped[str | None] = mapped_column(Text, comment="Hosted Checkout page URL")
-    amount_minor: Mapped[int] = mapped_column(Integer, comment="Total asked for, minor units")
+    amount_minor: Mapped[int] = mapped_column(MinorUnits, comment="Total asked for, minor units")
     currency: Mapped[str] = mapped_column(String(3), comment="ISO 4217 currency")
     status: Mapped[str] = mapped_column(String(12), default="open", comment="open, processing (async method pending), paid, failed, expired")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When the session was created")
@@ -90,7 +90,7 @@ class CheckoutItem(db.Model):
     checkout_id: Mapped[int] = mapped_column(ForeignKey("checkout_session.id", ondelete="CASCADE"), primary_key=True, comment="The checkout")
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), primary_key=True, index=True, comment="Invoice paid")
     position: Mapped[int] = mapped_column(Integer, comment="Order of allocation (oldest due first)")
-    amount_minor: Mapped[int] = mapped_column(Integer, comment="Open amount of the invoice when the checkout was created")
+    amount_minor: Mapped[int] = mapped_column(MinorUnits, comment="Open amount of the invoice when the checkout was created")
 
     checkout: Mapped[CheckoutSession] = relationship(back_populates="items")
     invoice: Mapped[Invoice] = relationship()
@@ -110,10 +110,10 @@ class StripePayment(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id", ondelete="CASCADE"), comment="Tenant")
     payment_intent_id: Mapped[str] = mapped_column(String(255), comment="Stripe's pi_… id (or the session id when Stripe sends none)")
     checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkout_session.id", ondelete="SET NULL"), index=True, comment="The checkout it paid, if Settle opened one")
-    amount_minor: Mapped[int] = mapped_column(Integer, comment="Amount received, minor units")
+    amount_minor: Mapped[int] = mapped_column(MinorUnits, comment="Amount received, minor units")
     currency: Mapped[str] = mapped_column(String(3), comment="ISO 4217 currency")
     allocation: Mapped[list] = mapped_column(JSONType, comment="[[invoice_id, amount_minor], …] as booked, in allocation order")
-    refunded_minor: Mapped[int] = mapped_column(Integer, default=0, comment="Highest cumulative refund booked so far")
+    refunded_minor: Mapped[int] = mapped_column(MinorUnits, default=0, comment="Highest cumulative refund booked so far")
     event_id: Mapped[str] = mapped_column(String(255), comment="Stripe event that booked it")
     booked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When it was booked")
 
@@ -179,7 +179,7 @@ class BankEntry(db.Model):
     entry_ref: Mapped[str] = mapped_column(String(140), comment="AcctSvcrRef (+ transaction index), or a hash of the entry's fields: unique per merchant")
     direction: Mapped[str] = mapped_column(String(4), comment="CRDT (money in) or DBIT (money out)")
     reversal: Mapped[bool] = mapped_column(Boolean, default=False, comment="RvslInd: the entry reverses an earlier one")
-    amount_minor: Mapped[int] = mapped_column(Integer, comment="Amount, minor units, always positive")
+    amount_minor: Mapped[int] = mapped_column(MinorUnits, comment="Amount, minor units, always positive")
     currency: Mapped[str] = mapped_column(String(3), comment="ISO 4217 currency")
     booking_date: Mapped[date | None] = mapped_column(Date, comment="BookgDt")
     value_date: Mapped[date | None] = mapped_column(Date, comment="ValDt")

@@ -163,7 +163,7 @@ def test_yen_amounts_have_no_decimals(api):
         ({"amount": 119.0}, "amount"),  # a JSON number could be a float: amounts are strings
         ({"amount": "0.00"}, "amount"),
         ({"amount": "-5.00"}, "amount"),
-        ({"amount": "99999999999.00"}, "amount"),
+        ({"amount": "99999999999999999.00"}, "amount"),
         ({"amount": "1.234,56"}, "amount"),  # spreadsheet notation is for CSV files, not the API
         ({"issue_date": "2025-02-30"}, "issue_date"),
         ({"due_date": "tomorrow"}, "due_date"),
