@@ -1,10 +1,14 @@
 """Rendering an outbox message for its channel, in the message's language.
 
-Templates: email `templates/email/<t>.txt` + `.html` (both define `{% block subject %}`),
-SMS `templates/sms/<t>.txt`, letter `templates/letter/<t>.html`. They receive `message`,
-`debtor`, `merchant`, `link` (a fresh portal link), `invoices` (the message's invoices
-that are still live), every key of `message.context`, and for dunning messages `items`
-(the context's invoice lines still live, with Money and date values) and `total`.
+Dunning steps and case messages have ONE wording per kind and language
+(`portal/messaging/wording.py`, words in `portal/messaging/texts/<lang>.toml`, or the
+merchant's own texts): its slots are rendered in the sandbox from the placeholder values
+below and placed by the channel layouts `templates/messages/email.html|.txt` and
+`templates/messages/letter.html`; the SMS is the `sms` slot. Other messages (the new-link
+email, staff notices) keep their file templates `templates/email/<t>.txt|.html` and
+`templates/sms/<t>.txt`. Layouts receive `message`, `debtor`, `merchant`, `link`, `invoices`
+(the message's invoices still live), every key of `message.context`, `words` (the rendered
+slots) and for dunning messages `items` (invoice lines still live, Money and date values) and `total`.
 """
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ from datetime import date
 
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import select
+from flask_babel import gettext as _
+from sqlalchemy import select, true
 
 from portal.domain.money import Money
 from portal.extensions import db
-from portal.messaging import gsm7
+from portal.messaging import gsm7, wording
 from portal.messaging.channels import ChannelError
-from portal.models import Debtor, Invoice, Merchant, Message, MessageInvoice
+from portal.models import Debtor, Invoice, Merchant, Message, MessageInvoice, MessageStatus
 
 
 @dataclass(frozen=True)
@@ -90,18 +95,113 @@ def _render(name: str, ctx: dict) -> tuple[str, str | None]:
     return template.render(ctx), subject
 
 
-def render_email(message: Message, *, link: str | None = None) -> Email:
+def _reminder_sent(message: Message, invoices: list[Invoice]) -> bool:
+    """A payment reminder (a dunning message sent after the due date) went out before this one, for every invoice."""
+    if not invoices:
+        return False
+    rows = db.session.execute(
+        select(MessageInvoice.invoice_id, Message.context).join(Message, Message.id == MessageInvoice.message_id).where(
+            MessageInvoice.invoice_id.in_([inv.id for inv in invoices]), Message.purpose == "dunning",
+            Message.status == MessageStatus.SENT.value, Message.id < message.id if message.id else true(),
+        )
+    ).all()
+    reminded = set()
+    due = {inv.id: inv.due_date for inv in invoices}
+    for invoice_id, context in rows:
+        sent_on = (context or {}).get("today")
+        if sent_on and date.fromisoformat(sent_on) > due[invoice_id]:
+            reminded.add(invoice_id)
+    return reminded == set(due)
+
+
+def placeholder_values(message: Message, ctx: dict, *, sms: bool = False) -> dict:
+    """The values of the documented placeholders (docs/messages.md), formatted for the channel."""
+    from portal.i18n import format_day, format_minor, format_money
+
+    def day(value):
+        return format_day(value, "short" if sms else "medium") if value else ""
+
+    debtor, merchant = ctx["debtor"], ctx["merchant"]
+    business = bool(debtor is not None and debtor.kind == "business")
+    person = (debtor.name or "").strip() if debtor is not None else ""
+    company = (debtor.company or "").strip() if debtor is not None and business else ""
+    anonymous = business and (not person or person.casefold() == company.casefold())
+    values = {
+        "customer_name": (company if anonymous else person) or company, "company": company, "anonymous": anonymous,
+        "business": business, "shop": merchant.name, "link": ctx.get("link") or "",
+        "invoices": wording.InvoiceList(inv.number for inv in ctx.get("invoices", [])),
+        "today": day(ctx.get("today")), "support_email": merchant.support_email or "",
+        "support_phone": merchant.support_phone or "",
+    }
+    kind = wording.KINDS.get(message.template)
+    if kind is not None and kind.family == "dunning":
+        items = ctx.get("items", [])
+        values.update(
+            total=format_money(ctx["total"]) if "total" in ctx else "", deadline=day(ctx.get("deadline")),
+            due_date=day(min((i["due_date"] for i in items), default=None)),
+            notice_286=bool(ctx.get("notice_286")), reminder_sent=_reminder_sent(message, ctx.get("invoices", [])),
+        )
+    elif kind is not None:
+        currency = ctx.get("currency", "EUR")
+        rates = ctx.get("rates") or []
+        lines = [_("Rate %(number)s: %(amount)s by %(day)s, reference %(ref)s", number=r["number"],
+                   amount=format_minor(r["amount_minor"], currency), day=day(r["due_on"]), ref=r["reference"]) for r in rates]
+        amount = ctx.get("amount_minor", rates[0]["amount_minor"] if rates else None)
+        values.update(
+            rates="\n".join(lines), rates_count=ctx.get("rates_count", ""), first_due=day(ctx.get("first_due")),
+            rate_number=ctx.get("rate_number", ""), amount=format_minor(amount, currency) if amount is not None else "",
+            due_on=day(ctx.get("due_on") or (rates[0]["due_on"] if rates else None)), reference=ctx.get("reference", ""),
+            missed_rate=ctx.get("missed_rate", ""), grace_days=merchant.plan_grace_days,
+            promised_on=day(ctx.get("promised_on")), pay_by=day(ctx.get("pay_by")), full=bool(ctx.get("full")),
+            note=ctx.get("note") or "", reply=ctx.get("body") or "",
+        )
+    return values
+
+
+def _slots(message: Message, ctx: dict, *, html: bool, sms: bool = False, texts: dict | None = None) -> wording.Rendered:
+    return wording.render(message.template, message.language, placeholder_values(message, ctx, sms=sms), html=html,
+                          overrides=texts)
+
+
+def is_worded(template: str) -> bool:
+    """Dunning steps and case messages have one wording (portal/messaging/texts); others keep file templates."""
+    return template in wording.KINDS
+
+
+def render_email(message: Message, *, link: str | None = None, texts: dict | None = None) -> Email:
+    """Subject, text and HTML part; `texts` are unsaved slot texts to preview instead of the stored ones."""
     with force_locale(message.language):
         ctx = context_for(message, link=link)
-        text, subject = _render(f"email/{message.template}.txt", ctx)
-        html, _ = _render(f"email/{message.template}.html", ctx)
-    return Email(subject or "", text, html)
+        if not is_worded(message.template):
+            text, subject = _render(f"email/{message.template}.txt", ctx)
+            html, _subject = _render(f"email/{message.template}.html", ctx)
+            return Email(subject or "", text, html)
+        plain = _slots(message, ctx, html=False, texts=texts)
+        rich = _slots(message, ctx, html=True, texts=texts)
+        family = wording.KINDS[message.template].family
+        text = current_app.jinja_env.get_template("messages/email.txt").render(ctx, words=plain, family=family)
+        html = current_app.jinja_env.get_template("messages/email.html").render(ctx, words=rich, family=family)
+    return Email(plain.subject, _tidy(text), html)
 
 
-def render_sms(message: Message, *, link: str | None = None) -> str:
+def _tidy(text: str) -> str:
+    """No runs of blank lines where a slot is empty."""
+    lines, blank = [], 0
+    for line in text.strip().splitlines():
+        blank = blank + 1 if not line.strip() else 0
+        if blank < 2:
+            lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def render_sms(message: Message, *, link: str | None = None, texts: dict | None = None) -> str:
     """One GSM-7 SMS of at most 160 characters, link included; ChannelError (permanent) otherwise."""
     with force_locale(message.language):
-        body, _ = _render(f"sms/{message.template}.txt", context_for(message, link=link))
+        ctx = context_for(message, link=link)
+        if is_worded(message.template):
+            body = _slots(message, ctx, html=False, sms=True, texts=texts).sms
+        else:
+            body, _subject = _render(f"sms/{message.template}.txt", ctx)
     body = gsm7.to_gsm7(" ".join(body.split()))
     length = gsm7.septets(body)
     if length is None or length > gsm7.SINGLE_SMS:
@@ -109,7 +209,7 @@ def render_sms(message: Message, *, link: str | None = None) -> str:
     return body
 
 
-def render_letter_html(message: Message, *, link: str | None = None) -> str:
+def render_letter_html(message: Message, *, link: str | None = None, texts: dict | None = None) -> str:
     with force_locale(message.language):
         ctx = context_for(message, link=link)
         ctx["transfer"] = _transfer(ctx)
@@ -117,10 +217,9 @@ def render_letter_html(message: Message, *, link: str | None = None) -> str:
             from portal.clock import today_for
 
             ctx["today"] = today_for(ctx["merchant"].timezone)
-        if message.purpose.startswith("case_"):
-            # Case letters carry the email's words: rendered as text, escaped into the letter.
-            ctx["case_text"], ctx["subject"] = _render(f"email/{message.template}.txt", ctx)
-        html, _ = _render(f"letter/{message.template}.html", ctx)
+        words = _slots(message, ctx, html=True, texts=texts)
+        html = current_app.jinja_env.get_template("messages/letter.html").render(
+            ctx, words=words, family=wording.KINDS[message.template].family)
     return html
 
 

@@ -1,0 +1,261 @@
+"""One wording per message kind and language, rendered into every channel.
+
+The words of every dunning step and case message live once, as data, in
+`portal/messaging/texts/<language>.toml`: a section per kind with the slots
+
+    subject   the email subject and the letter's heading
+    greeting  the salutation (default: [common] greeting / greeting_anonymous)
+    intro     the first paragraphs, after the salutation
+    body      what follows the claim (the invoice table, the button)
+    notice    the legal notice (default notice, § 286 (3) notice, handover announcement)
+    closing   "Mit freundlichen Grüßen" (default: [common] closing)
+    sms       the whole SMS (one GSM-7 segment with the link)
+
+A slot a kind leaves out falls back to its family's section (`[dunning]`, `[case]`), then to
+`[common]`. Each slot is a small template in the placeholder language merchants use for their
+own texts (docs/messages.md): `{{ placeholder }}`, `{% if flag %}…{% else %}…{% endif %}` and
+`{% for invoice in invoices %}…{% endfor %}` — nothing else. It is rendered in Jinja's
+SandboxedEnvironment with every construct outside that set refused before rendering, so the
+shipped defaults and a merchant's override go through exactly the same code.
+
+The channel layouts (`templates/messages/email.html`, `email.txt`, `letter.html`) place the
+rendered slots; the SMS is the `sms` slot alone.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import nodes
+from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
+from jinja2.ext import Extension
+from jinja2.lexer import Token
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
+
+TEXTS = Path(__file__).with_name("texts")
+LANGUAGES = ("de", "en")
+SLOTS = ("subject", "greeting", "intro", "body", "notice", "closing", "sms")
+MAX_SLOT_CHARS = 3000
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    family: str  # "dunning" or "case"
+    extras: tuple[str, ...] = ()  # placeholders beyond the common set
+    legal: tuple[str, ...] = ()  # statements an override must keep: "default", "handover", "notice_286"
+
+
+COMMON_PLACEHOLDERS = {
+    "customer_name": "Name of the customer (the contact person for a business customer; else the company)",
+    "company": "Company name of a business customer (empty for consumers)",
+    "shop": "Your shop's name",
+    "link": "The customer's personal payment page (required in every message)",
+    "invoices": "The invoice numbers, comma-separated; or loop: {% for invoice in invoices %}{{ invoice }}{% endfor %}",
+    "today": "The date of the message",
+    "support_email": "Your support email address",
+    "support_phone": "Your support phone number",
+    "business": "Flag: the customer is a business (use in {% if business %}…{% endif %})",
+    "anonymous": "Flag: there is no person to greet by name (a business customer without a contact person)",
+}
+DUNNING_PLACEHOLDERS = {
+    "total": "Total open amount of the message's invoices, with fees and interest (required in reminders)",
+    "deadline": "Payment deadline of this step",
+    "due_date": "Earliest due date of the message's invoices",
+    "reminder_sent": "Flag: a payment reminder was already sent for every invoice of the message",
+    "notice_286": "Flag: this message carries the § 286 (3) BGB notice (consumers, when the step and settings say so)",
+}
+CASE_PLACEHOLDERS = {
+    "rates": "The installment plan's rates, one per line",
+    "rates_count": "Number of monthly rates proposed",
+    "first_due": "Due date of the first proposed rate",
+    "rate_number": "Number of the rate concerned",
+    "amount": "Amount of the rate concerned",
+    "due_on": "Due date of the rate concerned",
+    "reference": "Transfer reference of the rate concerned",
+    "missed_rate": "Number of the rate that was missed",
+    "grace_days": "Days of grace before a late rate ends the plan",
+    "promised_on": "The date the customer promised to pay by",
+    "pay_by": "Date by which the remaining amount is to be paid",
+    "full": "Flag: the objection was accepted in full",
+    "note": "The note your staff wrote for this decision",
+    "reply": "Your staff's reply to the customer's request",
+}
+PLACEHOLDERS = {**COMMON_PLACEHOLDERS, **DUNNING_PLACEHOLDERS, **CASE_PLACEHOLDERS}
+FLAGS = {"business", "anonymous", "reminder_sent", "notice_286", "full"}
+
+_D = tuple(DUNNING_PLACEHOLDERS)
+KINDS = {k.name: k for k in (
+    Kind("pre_due_reminder", "dunning", _D, ("notice_286",)),
+    Kind("payment_reminder", "dunning", _D),
+    Kind("first_notice", "dunning", _D, ("default",)),
+    Kind("second_notice", "dunning", _D),
+    Kind("final_notice", "dunning", _D, ("handover",)),
+    Kind("handover_notice", "dunning", _D),
+    Kind("plan_received", "case"),
+    Kind("plan_confirmed", "case", ("rates", "grace_days", "amount", "due_on")),
+    Kind("plan_countered", "case", ("rates_count", "first_due", "note")),
+    Kind("plan_rejected", "case", ("note",)),
+    Kind("plan_rate_reminder", "case", ("rate_number", "amount", "due_on", "reference")),
+    Kind("plan_broken", "case", ("missed_rate", "due_on")),
+    Kind("promise_confirmed", "case", ("promised_on",)),
+    Kind("promise_reminder", "case", ("promised_on",)),
+    Kind("promise_broken", "case", ("promised_on",)),
+    Kind("dispute_received", "case"),
+    Kind("dispute_resolved", "case", ("full", "note")),
+    Kind("dispute_rejected", "case", ("note", "pay_by")),
+    Kind("case_reply", "case", ("reply",)),
+)}
+
+
+def allowed_placeholders(kind: str) -> set[str]:
+    return set(COMMON_PLACEHOLDERS) | set(KINDS[kind].extras)
+
+
+# -- the sandbox -----------------------------------------------------------------------------
+
+class WordingError(ValueError):
+    """A slot text uses something outside the placeholder language (or does not parse)."""
+
+
+class _EscapeLiteralText(Extension):
+    """For HTML channels: the text around the placeholders is escaped as well (autoescape covers values)."""
+
+    def filter_stream(self, stream):
+        for token in stream:
+            if token.type == "data":
+                yield Token(token.lineno, "data", str(escape(token.value)))
+            else:
+                yield token
+
+
+def _environment(html: bool) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(autoescape=html, extensions=[_EscapeLiteralText] if html else [],
+                               keep_trailing_newline=False, trim_blocks=True)
+    env.globals.clear()  # no range(), lipsum(), dict(), cycler(), joiner(), namespace()
+    env.filters.clear()
+    env.tests.clear()
+    return env
+
+
+_TEXT_ENV = _environment(False)
+_HTML_ENV = _environment(True)
+_ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.If, nodes.For,
+                  nodes.Not, nodes.And, nodes.Or)
+
+
+def check(source: str, allowed: set[str]) -> None:
+    """Refuse anything but placeholders, if/else on placeholders and the one loop over invoices."""
+    if len(source) > MAX_SLOT_CHARS:
+        raise WordingError(f"longer than {MAX_SLOT_CHARS} characters")
+    try:
+        tree = _TEXT_ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        raise WordingError(f"syntax: {exc.message}") from exc
+    _walk(tree, allowed, loop_vars=set(), depth=0)
+
+
+def _walk(node: nodes.Node, allowed: set[str], loop_vars: set[str], depth: int) -> None:
+    if not isinstance(node, _ALLOWED_NODES):
+        raise WordingError(f"not allowed: {type(node).__name__}")
+    if isinstance(node, nodes.For):
+        if depth or node.recursive or node.test is not None or node.else_ or not isinstance(node.target, nodes.Name) \
+                or not (isinstance(node.iter, nodes.Name) and node.iter.name == "invoices"):
+            raise WordingError("only one loop is allowed: {% for invoice in invoices %}…{% endfor %}")
+        for child in node.body:
+            _walk(child, allowed, loop_vars | {node.target.name}, depth + 1)
+        return
+    if isinstance(node, nodes.Name):
+        if node.ctx != "load":
+            raise WordingError("not allowed: assignment")
+        if node.name not in allowed and node.name not in loop_vars:
+            raise UnknownPlaceholder(node.name)
+        return
+    for child in node.iter_child_nodes():
+        _walk(child, allowed, loop_vars, depth)
+
+
+class UnknownPlaceholder(WordingError):
+    def __init__(self, name: str):
+        super().__init__(f"unknown placeholder {name}")
+        self.name = name
+
+
+@lru_cache(maxsize=2048)
+def _compiled(source: str, html: bool):
+    return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+
+
+class InvoiceList(list):
+    """Invoice numbers: `{{ invoices }}` prints them comma-separated, the loop gives one at a time."""
+
+    def __str__(self) -> str:
+        return ", ".join(self)
+
+    def __html__(self) -> str:
+        return str(escape(str(self)))
+
+
+def render_slot(source: str, values: dict, *, html: bool, allowed: set[str]) -> str:
+    """One slot in the sandbox: plain text, or (html) escaped text with paragraphs and line breaks."""
+    check(source, allowed)
+    try:
+        out = _compiled(source, html).render(values).strip()
+    except (SecurityError, TemplateError, TypeError, ValueError) as exc:
+        raise WordingError(f"cannot render: {exc}") from exc
+    if not html:
+        return out
+    paragraphs = [p.strip().replace("\n", "<br>") for p in out.split("\n\n") if p.strip()]
+    return Markup("".join(f"<p>{p}</p>" for p in paragraphs))
+
+
+# -- the shipped defaults ---------------------------------------------------------------------
+
+@lru_cache(maxsize=4)
+def defaults(language: str) -> dict[str, dict[str, str]]:
+    with (TEXTS / f"{language}.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def default_slots(kind: str, language: str) -> dict[str, str]:
+    """The shipped words of a kind: its own slots over its family's over [common]."""
+    if language not in LANGUAGES:
+        language = LANGUAGES[0]
+    data = defaults(language)
+    merged = {slot: "" for slot in SLOTS}
+    for section in ("common", KINDS[kind].family, kind):
+        merged.update({k: v for k, v in data.get(section, {}).items() if k in merged})
+    return merged
+
+
+@dataclass
+class Rendered:
+    """The slots of one message, rendered for one channel family (text or html)."""
+
+    subject: str
+    greeting: str
+    intro: str
+    body: str
+    notice: str
+    closing: str
+    sms: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def render(kind: str, language: str, values: dict, *, html: bool, overrides: dict[str, str] | None = None) -> Rendered:
+    """Every slot of a kind; a merchant's override replaces the default of the slots it names."""
+    slots = default_slots(kind, language)
+    for slot, text in (overrides or {}).items():
+        if slot in slots and text is not None:
+            slots[slot] = text
+    allowed = allowed_placeholders(kind)
+    out = {}
+    for slot in SLOTS:
+        as_html = html and slot not in ("subject", "sms")
+        out[slot] = render_slot(slots[slot], values, html=as_html, allowed=allowed)
+    out["subject"] = " ".join(out["subject"].split())
+    out["sms"] = " ".join(out["sms"].split())
+    return Rendered(**out)
