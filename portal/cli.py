@@ -25,6 +25,23 @@ def merchant_by_slug(slug: str) -> Merchant:
 merchants = AppGroup("merchants", help="Merchants (tenants).")
 
 
+@merchants.command("einvoice-settings")
+@click.argument("slug")
+@click.option("--payment-term-days", type=click.IntRange(0, 365),
+              help="E-invoices without a due date (BT-9) or net term: due this many days after the issue date.")
+@click.option("--customer-ref", type=click.Choice(["BT-46", "BT-10"]),
+              help="Customer number from BT-46 (buyer identifier) or BT-10 (buyer reference); the other is the fallback.")
+def merchants_einvoice_settings(slug, payment_term_days, customer_ref):
+    """How e-invoices map onto this merchant's invoices and customers."""
+    merchant = merchant_by_slug(slug)
+    if payment_term_days is not None:
+        merchant.payment_term_days = payment_term_days
+    if customer_ref is not None:
+        merchant.einvoice_customer_ref = customer_ref
+    db.session.commit()
+    click.echo(f"{slug}: default term {merchant.payment_term_days} days; customer number from {merchant.einvoice_customer_ref}.")
+
+
 @merchants.command("create")
 @click.argument("slug")
 @click.option("--name", required=True, help="Shop name shown to debtors.")
@@ -103,11 +120,17 @@ def users_create(slug, email, role, name, password):
 invoices = AppGroup("invoices", help="Invoices.")
 
 
+EINVOICE_SUFFIXES = (".xml", ".pdf", ".zip")
+
+
 @invoices.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--merchant", "slug", required=True)
 def invoices_import(file: Path, slug: str):
-    """Import invoices from a CSV file: everything or, if any line is bad, nothing."""
+    """Import invoices from a CSV file, or e-invoices (.xml, .pdf, or a .zip of them):
+    everything or, if anything is bad, nothing."""
+    if file.suffix.lower() in EINVOICE_SUFFIXES:
+        return _import_einvoices(file, slug)
     from portal.intake.csv_import import ImportRejected, import_csv
 
     merchant = merchant_by_slug(slug)
@@ -134,6 +157,38 @@ def invoices_import(file: Path, slug: str):
     click.echo(
         f"{file}: {result.created} invoice(s) created, {result.unchanged} already present; "
         f"{result.debtors_created} debtor(s) created, {result.debtors_updated} updated."
+    )
+
+
+def _import_einvoices(file: Path, slug: str):
+    from flask import current_app
+
+    from portal.domain.einvoice import MAX_BYTES
+    from portal.domain.einvoice.archive import MAX_TOTAL_BYTES
+    from portal.intake.einvoice_batch import BatchRejected, import_files
+
+    merchant = merchant_by_slug(slug)
+    limit = MAX_TOTAL_BYTES if file.suffix.lower() == ".zip" else MAX_BYTES
+    if file.stat().st_size > limit:
+        click.echo(f"{file}: nothing imported: the file is larger than {limit // 1_000_000} MB", err=True)
+        sys.exit(1)
+    try:
+        result = import_files(
+            [(file.name, file.read_bytes())], merchant, today=today_for(merchant.timezone),
+            actor=f"import:{file.name}", storage_dir=current_app.config["STORAGE_DIR"],
+        )
+    except BatchRejected as exc:
+        db.session.rollback()
+        click.echo(f"{file}: nothing imported, {len(exc.errors)} bad file(s):", err=True)
+        for error in exc.errors:
+            click.echo(f"  {error}", err=True)
+        sys.exit(1)
+    db.session.commit()
+    for name, term, message in result.warnings:
+        click.echo(f"warning: {name}: {term}: {message}", err=True)
+    click.echo(
+        f"{file}: {result.files} e-invoice(s): {result.created} invoice(s) created, "
+        f"{result.credited} credit note(s) booked, {result.unchanged} already present."
     )
 
 

@@ -92,6 +92,55 @@ SCHEMAS = {
                 },
             },
             "portal_url": {"type": "string", "format": "uri"},
+            "einvoice": {
+                "$ref": "#/components/schemas/EInvoiceInfo",
+                "description": "Only in answers to an e-invoice body (application/xml or application/pdf)",
+            },
+        },
+    },
+    "EInvoiceInfo": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["format", "warnings"],
+        "properties": {
+            "format": {"type": "string", "examples": ["XRechnung (UBL 2.1)", "ZUGFeRD / Factur-X PDF (UN/CEFACT CII D16B)"]},
+            "due_date_from": {
+                "enum": ["BT-9", "BT-20", "default"],
+                "description": "Where the due date came from: BT-9, the payment terms text (BT-20), or the "
+                "issue date plus the merchant's default term",
+            },
+            "warnings": {
+                "type": "array",
+                "description": "Things the shop should look at, e.g. BT-84: the invoice names another IBAN than the merchant's",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["term", "message"],
+                    "properties": {"term": {"type": "string", "examples": ["BT-84"]}, "message": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "CreditNoteResult": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["credit_note", "invoice"],
+        "description": "A credit note (type 381 or a UBL CreditNote) credits the invoice it names (BG-3)",
+        "properties": {
+            "credit_note": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["number", "amount", "currency", "credits", "format", "warnings"],
+                "properties": {
+                    "number": {"type": "string", "description": "BT-1 of the credit note"},
+                    "amount": {**AMOUNT, "description": "BT-115, credited to the invoice"},
+                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                    "credits": {"type": "string", "description": "BT-25: the number of the credited invoice"},
+                    "format": {"type": "string"},
+                    "warnings": {"$ref": "#/components/schemas/EInvoiceInfo/properties/warnings"},
+                },
+            },
+            "invoice": {"$ref": "#/components/schemas/Invoice"},
         },
     },
     "PaymentIn": {
@@ -126,7 +175,8 @@ SCHEMAS = {
             "fields": {
                 "type": "object",
                 "additionalProperties": {"type": "array", "items": {"type": "string"}},
-                "description": "Field path (e.g. debtor.email, lines[0].amount) → messages",
+                "description": "Field path (e.g. debtor.email, lines[0].amount) → messages; for e-invoices the "
+                "EN 16931 business term (e.g. BT-9, BG-3), \"\" for the file as a whole",
             },
             "invoice": {"$ref": "#/components/schemas/Invoice"},
         },
@@ -136,6 +186,11 @@ SCHEMAS = {
 
 def _json(schema: str) -> dict:
     return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _invoice_or_credit() -> dict:
+    schema = {"oneOf": [{"$ref": "#/components/schemas/Invoice"}, {"$ref": "#/components/schemas/CreditNoteResult"}]}
+    return {"content": {"application/json": {"schema": schema}}}
 
 
 def _error(description: str) -> dict:
@@ -165,13 +220,23 @@ def spec() -> dict:
             "/invoices": {
                 "post": {
                     "operationId": "createInvoice",
-                    "summary": "Create an invoice (and create or update its debtor)",
-                    "requestBody": {"required": True, **_json("InvoiceIn")},
+                    "summary": "Create an invoice (and create or update its debtor), from JSON or an e-invoice",
+                    "description": "The body is the JSON invoice, or an e-invoice: `application/xml` (XRechnung / "
+                    "EN 16931 in UBL 2.1 or UN/CEFACT CII D16B) or `application/pdf` (ZUGFeRD / Factur-X with the "
+                    "XML embedded). A credit note credits the invoice it refers to instead of creating one.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            **_json("InvoiceIn")["content"],
+                            "application/xml": {"schema": {"type": "string", "contentMediaType": "application/xml"}},
+                            "application/pdf": {"schema": {"type": "string", "contentMediaType": "application/pdf"}},
+                        },
+                    },
                     "responses": {
-                        "201": {"description": "Created", **_json("Invoice")},
-                        "200": {"description": "Repeat of an earlier identical submission", **_json("Invoice")},
-                        "409": _error("The number exists with different content"),
-                        "422": _error("Invalid fields"),
+                        "201": {"description": "Created (or, for a credit note, booked)", **_invoice_or_credit()},
+                        "200": {"description": "Repeat of an earlier identical submission", **_invoice_or_credit()},
+                        "409": _error("The number exists with different content; or the credited invoice is closed"),
+                        "422": _error("Invalid fields (for e-invoices keyed by business term, e.g. BT-9)"),
                         **COMMON_ERRORS,
                     },
                 }

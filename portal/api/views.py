@@ -1,7 +1,7 @@
 """API views: thin wrappers around intake and the ledger; every query scoped to g.merchant."""
 from __future__ import annotations
 
-from flask import abort, g, jsonify, request
+from flask import abort, current_app, g, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -10,9 +10,11 @@ from portal.api import bp
 from portal.api.openapi import spec
 from portal.api.serialize import invoice_json
 from portal.clock import today_for
+from portal.domain import einvoice
 from portal.domain.intake import validate_invoice, validate_payment
 from portal.domain.money import minor_to_str
 from portal.extensions import db
+from portal.intake import einvoice as einvoice_intake
 from portal.intake.service import IntakeConflict, submit_invoice
 from portal.models import Invoice
 
@@ -53,8 +55,13 @@ def openapi():
     return jsonify(spec())
 
 
+EINVOICE_TYPES = ("application/xml", "text/xml", "application/pdf")
+
+
 @bp.post("/invoices")
 def create_invoice():
+    if request.mimetype in EINVOICE_TYPES:
+        return create_from_einvoice()
     body = request.get_json(silent=True)
     if body is None:
         return _unprocessable(_NOT_JSON)
@@ -136,3 +143,44 @@ def cancel_invoice(number: str):
     db.session.commit()
     db.session.refresh(invoice)
     return jsonify(invoice_json(invoice))
+
+
+def create_from_einvoice():
+    """The same answers for an XRechnung / ZUGFeRD body: 201, 200 on a repeat, 409, 422 by business term."""
+    length = request.content_length
+    if length is not None and length > einvoice.MAX_BYTES:
+        return _unprocessable({"": [f"the body is larger than {einvoice.MAX_BYTES // 1_000_000} MB"]})
+    raw = request.stream.read(einvoice.MAX_BYTES + 1)
+    if len(raw) > einvoice.MAX_BYTES:
+        return _unprocessable({"": [f"the body is larger than {einvoice.MAX_BYTES // 1_000_000} MB"]})
+    today = _today()
+    try:
+        prepared = einvoice_intake.prepare(g.merchant, raw, today=today)
+        outcome = einvoice_intake.book(
+            g.merchant, prepared, storage_dir=current_app.config["STORAGE_DIR"], actor=g.actor, today=today
+        )
+    except einvoice.EInvoiceError as exc:
+        db.session.rollback()
+        return _unprocessable(exc.errors)
+    except einvoice_intake.EInvoiceConflict as exc:
+        db.session.rollback()
+        return _conflict(str(exc), exc.invoice)
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        einvoice_intake.discard([outcome])
+        raise
+    db.session.refresh(outcome.invoice)
+    warnings = [{"term": term, "message": message} for term, message in outcome.warnings]
+    document = {"format": prepared.document.format, "warnings": warnings}
+    if prepared.credit is not None:
+        credit = prepared.credit
+        body = {
+            "credit_note": {"number": credit.number, "amount": minor_to_str(credit.amount_minor, credit.currency),
+                            "currency": credit.currency, "credits": credit.invoice_number, **document},
+            "invoice": invoice_json(outcome.invoice),
+        }
+    else:
+        body = {**invoice_json(outcome.invoice), "einvoice": {**document, "due_date_from": prepared.due_source}}
+    return jsonify(body), 201 if outcome.created else 200

@@ -311,8 +311,12 @@ def validate_invoice(
     today: date | None = None,
     lenient: bool = False,
     debtor: tuple[DebtorData | None, Errors] | None = None,
+    signed_lines: bool = False,
 ) -> tuple[InvoiceData | None, Errors]:
     """Check an invoice submission; `lenient` accepts spreadsheet amounts ("1.234,56").
+
+    `signed_lines` lets line quantities and amounts be negative or zero, as e-invoice lines
+    may be (returned exchange parts, allowances); the invoice amount must still be positive.
 
     `debtor` is the result of `validate_debtor` for this submission's debtor part, when
     the caller has it already (a bulk import checks each distinct debtor once); the
@@ -355,13 +359,17 @@ def validate_invoice(
         else:
             try:
                 qty = parse_decimal(str(quantity))
-                if qty <= 0:
+                if qty <= 0 and not signed_lines:
                     raise MoneyError("not positive")
                 quantity = str(qty.normalize()) if qty == qty.to_integral_value() else str(qty)
             except MoneyError:
                 errors.add(path + ".quantity", "must be a positive number")
                 quantity = None
-        line_amount = _amount(line.get("amount"), currency, path + ".amount", errors, lenient=lenient)
+        raw_amount = line.get("amount")
+        negative = signed_lines and isinstance(raw_amount, str) and raw_amount.startswith("-")
+        line_amount = _amount(raw_amount[1:] if negative else raw_amount, currency, path + ".amount", errors, lenient=lenient)
+        if negative and line_amount is not None:
+            line_amount = -line_amount
         if description and quantity is not None and line_amount is not None:
             lines.append(LineData(description, quantity, line_amount))
     if debtor is None:

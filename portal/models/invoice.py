@@ -58,6 +58,8 @@ class Invoice(db.Model):
     order_ref: Mapped[str | None] = mapped_column(String(64), comment="The shop's order number")
     lines: Mapped[list | None] = mapped_column(JSONType, comment="Line items as sent by the shop: description, quantity, amount_minor")
     pdf_file: Mapped[str | None] = mapped_column(String(255), comment="Stored invoice PDF, path relative to STORAGE_DIR")
+    einvoice_file: Mapped[str | None] = mapped_column(String(255), comment="Original e-invoice (XML or PDF) as received, path relative to STORAGE_DIR")
+    einvoice_format: Mapped[str | None] = mapped_column(String(60), comment="Format of that e-invoice, e.g. XRechnung (UBL 2.1)")
     rf_reference: Mapped[str] = mapped_column(String(25), unique=True, comment="ISO 11649 creditor reference for bank transfers")
     intake_fingerprint: Mapped[str] = mapped_column(String(64), comment="Hash of the submitted content, to tell a repeat from a conflicting resubmission")
     dunning_level: Mapped[int] = mapped_column(Integer, default=0, comment="How many dunning steps have been taken")

@@ -57,6 +57,8 @@ class Merchant(db.Model):
     plan_grace_days: Mapped[int] = mapped_column(Integer, default=7, comment="Days after a rate's due date before the plan counts as broken")
     promise_max_days: Mapped[int] = mapped_column(Integer, default=30, comment="Promise to pay: latest date a debtor may pick, in days from today")
     case_sla_business_days: Mapped[int] = mapped_column(Integer, default=2, comment="Business days within which staff answer a case")
+    payment_term_days: Mapped[int] = mapped_column(Integer, default=14, server_default="14", comment="E-invoices without a due date: due this many days after the issue date")
+    einvoice_customer_ref: Mapped[str] = mapped_column(String(5), default="BT-46", server_default="BT-46", comment="Which e-invoice term is the customer number: BT-46 (buyer identifier) or BT-10 (buyer reference)")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When the merchant was created")
 
     api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="merchant")
