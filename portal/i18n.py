@@ -120,6 +120,11 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["message_status"] = message_status
     app.jinja_env.globals["channel_label"] = channel_label
 
+    from portal.timeline import labels as timeline_labels
+
+    app.jinja_env.globals["step_label"] = timeline_labels.step_label
+    app.jinja_env.globals["pause_reason"] = timeline_labels.pause_reason
+
     from portal.cases import messages as case_messages
 
     app.jinja_env.globals["case_kind"] = lambda kind: str(case_messages.KINDS.get(kind, kind))

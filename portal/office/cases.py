@@ -20,7 +20,7 @@ from portal.extensions import db
 from portal.models import Attachment, Case, Invoice, User
 from portal.models.case import OPEN_STATUSES
 from portal.office import audit, bp, register_nav, scoped_get
-from portal.office.views import timeline
+from portal import timeline as presenter
 
 register_nav("office.cases", _l("Cases"))
 
@@ -67,10 +67,7 @@ def _aware(value):
 
 
 def _case_page(case: Case, status: int = 200, error: str | None = None):
-    items = []
-    for inv in case.invoices:
-        items.extend({**item, "invoice": inv.number} for item in timeline(inv))
-    items.sort(key=lambda i: i["at"])
+    items = presenter.for_invoices(g.merchant.id, list(case.invoices))
     staff = db.session.execute(
         select(User).where(User.merchant_id == g.merchant.id, User.active.is_(True)).order_by(User.email)
     ).scalars().all()
@@ -81,7 +78,7 @@ def _case_page(case: Case, status: int = 200, error: str | None = None):
 
         plan_view = {"paid": paid, "covered": installments.rates_paid(service.rates_of(case.plan), paid)}
     return render_template(
-        "office/case.html", case=case, timeline=items, staff=staff, labels=messages, error=error,
+        "office/case.html", case=case, timeline=items, invoice_numbers={i.id: i.number for i in case.invoices}, staff=staff, labels=messages, error=error,
         plan_view=plan_view, today=_today(),
     ), status
 

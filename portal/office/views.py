@@ -7,9 +7,10 @@ from flask import g, render_template, request
 from sqlalchemy import func, or_, select
 
 from portal import ledger
+from portal import timeline as presenter
 from portal.clock import today_for
 from portal.extensions import db
-from portal.models import Debtor, Event, Invoice, LedgerEntry, Message, MessageInvoice
+from portal.models import Debtor, Invoice, LedgerEntry
 from portal.office import bp, scoped_get
 
 PAGE_SIZE = 50
@@ -76,32 +77,10 @@ def invoices():
     return response, 200, {"Vary": "HX-Request"}
 
 
-def timeline(invoice: Invoice) -> list[dict]:
-    """Everything that happened to an invoice, oldest first: events and messages."""
-    items = [
-        {"at": e.occurred_at, "kind": e.kind, "actor": e.actor, "data": e.data or {}}
-        for e in db.session.execute(
-            select(Event).where(Event.invoice_id == invoice.id).order_by(Event.occurred_at, Event.id)
-        ).scalars()
-    ]
-    messages = db.session.execute(
-        select(Message)
-        .join(MessageInvoice, MessageInvoice.message_id == Message.id)
-        .where(MessageInvoice.invoice_id == invoice.id)
-        .order_by(Message.created_at)
-    ).scalars()
-    for msg in messages:
-        items.append(
-            {"at": msg.sent_at or msg.created_at, "kind": f"message.{msg.status}", "actor": "system",
-             "data": {"channel": msg.channel, "template": msg.template, "subject": msg.subject, "message_id": msg.id}}
-        )
-    items.sort(key=lambda i: i["at"])
-    return items
-
-
 @bp.get("/invoices/<int:invoice_id>")
 def invoice_detail(invoice_id: int):
     invoice = scoped_get(Invoice, invoice_id)
     return render_template(
-        "office/invoice.html", invoice=invoice, totals=ledger.charges(invoice), timeline=timeline(invoice)
+        "office/invoice.html", invoice=invoice, totals=ledger.charges(invoice),
+        timeline=presenter.for_invoice(invoice),
     )

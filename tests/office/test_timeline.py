@@ -1,0 +1,69 @@
+"""The invoice page's timeline: one readable sentence per thing that happened, who did it, links, details folded."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from portal import ledger
+from portal.dunning.run import run
+from portal.extensions import db
+from portal.messaging import worker
+from tests.dunning.helpers import DUE, make_debtor_invoice, start_smtp
+from tests.office.conftest import csrf_from
+
+
+@pytest.fixture
+def smtp(app):
+    inbox, controller = start_smtp(app)
+    yield inbox
+    controller.stop()
+
+
+def _entries(html: str) -> list[str]:
+    """The visible sentence of each timeline entry (technical details left out)."""
+    items = re.findall(r'<span class="what">(.*?)</span>\s*<span class="muted who">(.*?)</span>', html, re.S)
+    return [f"{what.strip()} | {who.strip()}" for what, who in items]
+
+
+def test_a_reminder_sent_by_email_and_a_payment_read_as_sentences_once_each(app, smtp, signed_in, merchant_a, staff_a):
+    invoice = make_debtor_invoice(merchant_a, "standard", "RE-T-1", amount="49.90")
+    run(today=DUE + timedelta(days=21))
+    db.session.commit()
+    assert worker.drain(now=datetime.now(timezone.utc) + timedelta(minutes=1)).sent == 1
+    ledger.book(invoice, kind="payment", amount_minor=4990, source="staff", external_ref="manual:1",
+                booked_on=DUE + timedelta(days=25), actor=f"user:{staff_a.id}")
+    db.session.commit()
+
+    html = signed_in.get(f"/office/invoices/{invoice.id}").get_data(as_text=True)
+    entries = _entries(html)
+    assert entries[0].startswith("Rechnung über 49,90\xa0€ angelegt, fällig am 01.06.2025")
+    assert "1. Mahnung per E-Mail versandt – nächster Schritt am 06.07.2025 | Settle" in entries
+    assert ("Zahlung über 49,90\xa0€ auf anderem Weg erhalten, von Hand erfasst – die Rechnung ist damit bezahlt"
+            f" | {staff_a.name}") in entries
+    assert len(entries) == 3, entries  # created, reminder sent, paid: no system / system:worker pairs
+    visible = re.sub(r"<details.*?</details>", "", html, flags=re.S)
+    for raw in ("amount_minor", "system:worker", "system:dunning", "notice_1", "ledger.payment", "="):
+        assert raw not in re.sub(r"<[^>]+>", "", visible), raw
+    assert 'href="/office/messages/' in html  # the message as sent
+    assert "<details" in html and "ledger.payment" in html  # the raw record, folded away
+
+
+def test_the_same_timeline_reads_in_english_for_an_english_speaking_user(app, signed_in, merchant_a, staff_a):
+    staff_a.language = "en"
+    db.session.commit()
+    invoice = make_debtor_invoice(merchant_a, "standard", "RE-T-2", amount="49.90")
+    html = signed_in.get(f"/office/invoices/{invoice.id}").get_data(as_text=True)
+    assert _entries(html)[0].startswith("Invoice over €49.90 created, due on Jun 1, 2025")
+
+
+def test_a_staff_decision_is_one_entry_not_an_audit_echo(app, signed_in, merchant_a, staff_a):
+    invoice = make_debtor_invoice(merchant_a, "standard", "RE-T-3", amount="100.00")
+    page = signed_in.get(f"/office/invoices/{invoice.id}").get_data(as_text=True)
+    response = signed_in.post(f"/office/invoices/{invoice.id}/cancel",
+                              data={"csrf_token": csrf_from(page), "reason": "Doppelt erfasst"})
+    assert response.status_code == 303
+    entries = _entries(signed_in.get(f"/office/invoices/{invoice.id}").get_data(as_text=True))
+    cancelled = [e for e in entries if "storniert" in e]
+    assert cancelled == [f"Rechnung storniert (Grund: Doppelt erfasst) | {staff_a.name}"], entries
