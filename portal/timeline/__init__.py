@@ -402,6 +402,13 @@ def _import_completed(v: View) -> str:
              unchanged=v.get("unchanged", 0))
 
 
+@presents("einvoice.warning", example={"term": "BT-10", "message": "buyer reference missing"})
+def _einvoice_warning(v: View) -> str:
+    if v.get("term"):
+        return _("E-invoice accepted with a remark on business term %(term)s", term=v.get("term"))
+    return _("E-invoice accepted with a remark")
+
+
 # cases (disputes, installment plans, promises to pay)
 
 @presents("case.dispute_opened", example={"reason": "damaged", "attachments": 1})
