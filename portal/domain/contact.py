@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from portal.domain.email_address import address_problem
 from portal.domain.intake import normalize_phone
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -21,7 +22,7 @@ class Contact:
 
 def normalize_email(raw: str | None) -> str | None:
     text = (raw or "").strip()
-    if not text or len(text) > 254 or not EMAIL.match(text):
+    if not text or len(text) > 254 or not EMAIL.match(text) or address_problem(text):
         return None
     return text.lower()
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import lru_cache
 
+from portal.domain.email_address import address_problem
 from portal.domain.money import MAX_MINOR, MoneyError, exponent, is_currency, parse_decimal, to_minor
 
 _json_str = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str (C implementation)
@@ -256,7 +257,7 @@ def _debtor(payload, errors: Errors, *, today: date | None) -> DebtorData | None
     if kind == "business" and not company:
         errors.add(p + "company", "is required for business debtors")
     email = _text(payload.get("email"), p + "email", errors, required=False, max_len=254)
-    if email and not _EMAIL.match(email):
+    if email and (not _EMAIL.match(email) or address_problem(email)):
         errors.add(p + "email", "is not a valid email address")
     address = payload.get("address") or {}
     if not isinstance(address, dict):

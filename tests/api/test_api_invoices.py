@@ -169,6 +169,10 @@ def test_yen_amounts_have_no_decimals(api):
         ({"due_date": "tomorrow"}, "due_date"),
         ({"debtor": {"external_ref": None}}, "debtor.external_ref"),
         ({"debtor": {"language": "fr"}}, "debtor.language"),
+        # addresses no mail server could ever carry are refused here, not at the worker
+        ({"debtor": {"email": "a\x00b@example.de"}}, "debtor.email"),
+        ({"debtor": {"email": "<kunde@example.de>"}}, "debtor.email"),
+        ({"debtor": {"email": "kunde@" + "b" * 64 + ".de"}}, "debtor.email"),  # a DNS label has at most 63
         ({"debtor": {"date_of_birth": "2999-01-01"}}, "debtor.date_of_birth"),
         ({"debtor": {"address": {"country": "Germany"}}}, "debtor.address.country"),
         ({"lines": "one"}, "lines"),

@@ -6,9 +6,18 @@ connection's SMTP client: Flask-Mail's own serialisation re-parses every header 
 the modern email policy and took most of the sending time (about 4 ms a message against
 0.3 ms). When Flask-Mail suppresses sending (TESTING without MAIL_SUPPRESS_SEND=False)
 its own path is used, so its recording of outgoing mail keeps working.
+
+One message never harms the next on the same connection: addresses are encoded before
+the SMTP conversation starts (IDNA for the domain; a non-ASCII local part needs the
+server's SMTPUTF8, else that one message fails permanently and falls back), and after
+any failure other than a refused recipient (which smtplib answers with RSET itself) the
+connection is closed, so the next message starts on a fresh one instead of on whatever
+state the failed conversation left (a half-open MAIL transaction answers the next MAIL
+FROM with "503", which would otherwise be taken as the next message's failure).
 """
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import smtplib
 from dataclasses import dataclass
@@ -22,6 +31,7 @@ from email.utils import formataddr, formatdate, parseaddr
 from flask import current_app
 from flask_mail import Message as MailMessage
 
+from portal.domain.email_address import AddressError, wire_address
 from portal.extensions import mail
 from portal.messaging.channels import ChannelError
 from portal.models import Merchant, Message
@@ -31,6 +41,8 @@ from portal.models import Merchant, Message
 _WIRE = compat32.clone(linesep="\r\n")
 _QP_UTF8 = Charset("utf-8")
 _QP_UTF8.body_encoding = QP
+# For SMTPUTF8 deliveries: address headers in raw UTF-8 (RFC 6532), which compat32 cannot write.
+_WIRE_UTF8 = email.policy.SMTPUTF8.clone(linesep="\r\n")
 
 
 def message_id(message: Message) -> str:
@@ -52,12 +64,13 @@ class OutgoingEmail:
     html: str
     message_id: str
 
-    def as_bytes(self) -> bytes:
+    def as_bytes(self, *, utf8: bool = False) -> bytes:
+        """The wire form; `utf8` (an SMTPUTF8 delivery) writes address headers in raw UTF-8."""
         mime = MIMEMultipart("alternative")
         mime["From"] = formataddr((self.sender_name, self.sender), charset="utf-8")
-        mime["To"] = self.recipient
+        mime["To"] = self.recipient if utf8 else wire_address(self.recipient)[0]
         if self.reply_to:
-            mime["Reply-To"] = self.reply_to
+            mime["Reply-To"] = self.reply_to if utf8 else wire_address(self.reply_to)[0]
         mime["Subject"] = Header(self.subject, "utf-8").encode() if not self.subject.isascii() else self.subject
         mime["Date"] = formatdate(localtime=False)
         mime["Message-ID"] = self.message_id
@@ -66,7 +79,11 @@ class OutgoingEmail:
             part = MIMENonMultipart("text", subtype)
             part.set_payload(body, charset=_QP_UTF8)  # quoted-printable: lines stay under SMTP's limit
             mime.attach(part)
-        return mime.as_bytes(policy=_WIRE)
+        return mime.as_bytes(policy=_WIRE_UTF8 if utf8 else _WIRE)
+
+    def needs_smtputf8(self) -> bool:
+        """Raises AddressError for an address that cannot be sent at all."""
+        return any(wire_address(a)[1] for a in (self.sender, self.recipient, self.reply_to) if a)
 
     def flask_mail_message(self) -> MailMessage:
         mail_message = MailMessage(
@@ -93,14 +110,30 @@ class EmailSession:
 
     def send(self, outgoing: OutgoingEmail) -> None:
         try:
+            utf8 = outgoing.needs_smtputf8()
+            recipient = outgoing.recipient if utf8 else wire_address(outgoing.recipient)[0]
+        except AddressError as exc:
+            raise ChannelError(str(exc), permanent=True) from exc
+        try:
             if self._conn is None:
                 self._ctx = mail.connect()
                 self._conn = self._ctx.__enter__()
             if self._conn.host is None:  # Flask-Mail suppresses sending: let it record the message
                 self._conn.send(outgoing.flask_mail_message())
-            else:
-                self._conn.host.sendmail(outgoing.sender, [outgoing.recipient], outgoing.as_bytes())
-        except smtplib.SMTPRecipientsRefused as exc:
+                return
+            smtp = self._conn.host
+            options: list[str] = []
+            if utf8:
+                smtp.ehlo_or_helo_if_needed()
+                if not smtp.has_extn("smtputf8"):
+                    raise ChannelError(
+                        f"the address {outgoing.recipient!r} needs SMTPUTF8, which the mail server does not offer",
+                        permanent=True)
+                options = ["SMTPUTF8", "BODY=8BITMIME"] if smtp.has_extn("8bitmime") else ["SMTPUTF8"]
+            smtp.sendmail(outgoing.sender, [recipient], outgoing.as_bytes(utf8=utf8), mail_options=options)
+        except ChannelError:
+            raise
+        except smtplib.SMTPRecipientsRefused as exc:  # smtplib has sent RSET: the connection is clean
             raise ChannelError(f"recipient refused: {exc.recipients}", permanent=True) from exc
         except smtplib.SMTPResponseException as exc:
             self.close()
@@ -108,11 +141,19 @@ class EmailSession:
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise ChannelError(f"SMTP: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 — a client-side fault mid-conversation: only this message fails
+            self.close()
+            raise ChannelError(f"SMTP: {type(exc).__name__}: {exc}", permanent=isinstance(exc, UnicodeError)) from exc
 
     def close(self) -> None:
         if self._ctx is not None:
             try:
                 self._ctx.__exit__(None, None, None)
-            except (smtplib.SMTPException, OSError):
-                pass  # the connection is gone either way; the next send opens a new one
+            except Exception:  # noqa: BLE001 — the connection is gone either way; the next send opens a new one
+                pass
+            if self._conn is not None and getattr(self._conn, "host", None) is not None:
+                try:  # QUIT may have failed half-way: make sure the socket is closed
+                    self._conn.host.close()
+                except OSError:
+                    pass
         self._ctx = self._conn = None
