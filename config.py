@@ -75,6 +75,13 @@ class Config:
     TWILIO_AUTH_TOKEN = None
     TWILIO_FROM = None  # sender number (E.164) or a Messaging Service SID (MG…)
     TWILIO_API_BASE = "https://api.twilio.com"
+    # Outgoing webhooks to the shop (docs/webhooks.md). Private, loopback and link-local addresses are
+    # refused unless allowed here (only for a receiver on the same host or network you control).
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    WEBHOOK_TIMEOUT_SECONDS = 10  # a receiver that answers later counts as failed
+    WEBHOOK_LEASE_SECONDS = 120  # a claimed delivery whose worker died is sent again after this
+    WEBHOOK_RETRY_HOURS = 72  # retries (30 s doubling, at most 3 h apart) stop this long after the event
+    WEBHOOK_DISABLE_AFTER_HOURS = 72  # an endpoint failing this long without a success is disabled, admins emailed
 
 
 class TestConfig(Config):
@@ -87,3 +94,5 @@ class TestConfig(Config):
     REMEMBER_COOKIE_SECURE = False
     BASE_URL = "http://localhost"
     RATELIMIT_ENABLED = True
+    # The webhook tests run a real receiver on 127.0.0.1.
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True

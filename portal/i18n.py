@@ -47,8 +47,10 @@ def format_day(value: date | str, fmt: str = "medium") -> str:
     return format_date(value, fmt)
 
 
-def format_when(value: datetime) -> str:
-    """A moment in the app's time zone; naive values (SQLite) are UTC."""
+def format_when(value: datetime | str) -> str:
+    """A moment in the app's time zone; naive values (SQLite) are UTC; ISO strings (message context) are accepted."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return format_datetime(value, "short")

@@ -202,6 +202,8 @@ COMMON_ERRORS = {"401": _error("Missing, unknown or revoked API key")}
 
 
 def spec() -> dict:
+    from portal.shop_webhooks import types as webhook_types
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -214,8 +216,10 @@ def spec() -> dict:
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **webhook_types.schemas()},
         },
+        # What Settle POSTs to the shop's endpoints (docs/webhooks.md): signed, each with a unique id.
+        "webhooks": webhook_types.openapi_webhooks(),
         "paths": {
             "/invoices": {
                 "post": {

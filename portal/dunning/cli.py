@@ -68,13 +68,17 @@ def letters_batch(slug, day, output):
 @click.option("--once", is_flag=True, help="Send what is due now, then stop (no dunning run).")
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between polls when idle.")
 def worker_command(once, poll):
-    """Send due outbox messages; without --once also run the daily dunning pass, until stopped."""
+    """Send due outbox messages and webhooks; without --once also run the daily dunning pass, until stopped."""
     from portal.messaging import worker
 
     if once:
+        from portal.shop_webhooks import delivery as shop_webhooks
+
         result = worker.drain()
         click.echo(f"{result.sent} sent, {result.retried} to retry, {result.fell_back} on the next channel, "
                    f"{result.dead} dead, {result.cancelled} cancelled.")
+        hooks = shop_webhooks.drain(worker=worker.worker_name())
+        click.echo(f"Webhooks: {hooks.delivered} delivered, {hooks.retried} to retry, {hooks.failed} given up.")
         return
     worker.run_forever(poll_seconds=poll)
     db.session.remove()

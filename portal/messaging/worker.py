@@ -221,8 +221,9 @@ def _event(message: Message, kind: str, data: dict) -> None:
 
 
 def run_forever(*, poll_seconds: float = 5.0, dunning: bool = True) -> None:
-    """`flask worker`: send what is due; once per merchant day, run the dunning pass first."""
+    """`flask worker`: send what is due (messages, then webhooks); once per merchant day, run the dunning pass first."""
     from portal.dunning.run import run as dunning_run
+    from portal.shop_webhooks import delivery as shop_webhooks
 
     stop = {"now": False}
 
@@ -242,7 +243,9 @@ def run_forever(*, poll_seconds: float = 5.0, dunning: bool = True) -> None:
                     last_run[merchant.id] = day
         result = run_once()
         db.session.remove()
-        if result.claimed == 0:
+        hooks = shop_webhooks.run_once(worker=worker_name())  # outgoing webhooks to the shop, same loop
+        db.session.remove()
+        if result.claimed == 0 and hooks.claimed == 0:
             # Idle: wait for the next poll in small steps so SIGTERM is answered quickly.
             deadline = time.monotonic() + poll_seconds
             while not stop["now"] and time.monotonic() < deadline:

@@ -6,6 +6,7 @@ from portal.models.audit import Event
 from portal.models.case import Attachment, Case, CaseInvoice, CaseNote, InstallmentPlan, PlanRate
 from portal.models.message import Message, MessageInvoice, MessageStatus
 from portal.models.dunning import Policy, PolicyStep
+from portal.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookQueue
 from portal.models.payment import (
     BankEntry,
     BankStatementFile,
@@ -46,4 +47,8 @@ __all__ = [
     "Policy",
     "PolicyStep",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookQueue",
 ]

@@ -88,3 +88,4 @@ def scoped_get(model, object_id: int):
 from portal.office import auth, views  # noqa: E402,F401
 from portal.office import cases, outbox, settings, users  # noqa: E402,F401
 from portal.office import payments  # noqa: E402,F401
+from portal.office import webhooks  # noqa: E402,F401

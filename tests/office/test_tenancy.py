@@ -46,7 +46,17 @@ def extra_foreign_ids(merchant_b, invoice) -> dict[str, int]:
     from portal.models import BankEntry
 
     bank_entry = db.session.query(BankEntry).filter_by(merchant_id=merchant_b.id).one()
-    return {"message_id": message.id, "entry_id": bank_entry.id}
+    from portal.models import Event, WebhookDelivery, WebhookEndpoint
+
+    endpoint = WebhookEndpoint(merchant_id=merchant_b.id, url="https://erp.beta.example/hook", events=["invoice.paid"], secret="s")
+    db.session.add(endpoint)
+    db.session.flush()
+    event = db.session.query(Event).filter_by(merchant_id=merchant_b.id).first()
+    hook = WebhookDelivery(merchant_id=merchant_b.id, endpoint_id=endpoint.id, event_id=event.id, webhook_id="wh_b", type="invoice.paid",
+                           body="{}", status="failed")
+    db.session.add(hook)
+    db.session.commit()
+    return {"message_id": message.id, "entry_id": bank_entry.id, "endpoint_id": endpoint.id, "delivery_id": hook.id}
 
 
 def office_rules(app):
