@@ -20,7 +20,7 @@ def test_an_admin_registers_an_endpoint_sees_the_secret_once_and_can_resend_from
     token = csrf_from(page)
     # Not http(s): refused with a reason, nothing stored.
     refused = client.post("/office/webhooks", data={"csrf_token": token, "url": "ftp://erp.example/in", "events": ["invoice.paid"]})
-    assert refused.status_code == 422 and "http or https" in refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "http- oder https-Adresse" in refused.get_data(as_text=True)  # in the admin's German
     assert db.session.query(WebhookEndpoint).count() == 0
     with Receiver() as receiver:
         created = client.post("/office/webhooks", data={"csrf_token": token, "url": receiver.url, "description": "Warenwirtschaft",
