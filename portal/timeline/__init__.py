@@ -567,6 +567,14 @@ _staff("staff.letters.batch_download", lambda v: _("Letters of %(day)s downloade
        {"day": "2026-01-15", "letters": 4})
 _staff("staff.handover.export", lambda v: _("Handed-over claims exported (%(count)s)", count=v.get("claims", 0)),
        {"claims": 2})
+_staff("staff.webhook.create", lambda v: _("Webhook endpoint %(url)s registered", url=v.get("url", "")),
+       {"endpoint_id": 1, "url": "https://erp.example/hooks", "events": ["invoice.paid"]})
+_staff("staff.webhook.resend", lambda v: _("Webhook delivery sent again"), {"endpoint_id": 1, "delivery_id": 2, "webhook_id": "wh_1"})
+_staff("staff.webhook.enable", lambda v: _("Webhook endpoint enabled"), {"endpoint_id": 1})
+_staff("staff.webhook.disable", lambda v: _("Webhook endpoint disabled"), {"endpoint_id": 1})
+presents("webhook.disabled", example={"endpoint_id": 1, "url": "https://erp.example/hooks", "reason": "failing"})(
+    lambda v: _("Webhook endpoint %(url)s disabled because deliveries kept failing; the administrators were emailed",
+                url=v.get("url", "")))
 
 
 # -- building a timeline -------------------------------------------------------------------------
