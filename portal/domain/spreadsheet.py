@@ -31,6 +31,13 @@ def safe_cell(value: object) -> str:
     return text
 
 
+def read_cell(text: str) -> str:
+    """The inverse of `safe_cell` for files Settle reads back: "'=x" is the cell "=x" (an export imports unchanged)."""
+    if text[:1] == "'" and text[1:2] and text[1] in FORMULA_LEADS:
+        return text[1:]
+    return text
+
+
 def write_csv(rows: Iterable[Mapping[str, object] | Sequence[object]], fieldnames: Sequence[str], *,
               delimiter: str = ";", bom: bool = True) -> str:
     """A whole CSV document: header, then one line per row (dicts by field name, or sequences).

@@ -19,6 +19,7 @@ from datetime import date
 from sqlalchemy import bindparam, func, select, update
 
 from portal.domain.intake import DebtorData, InvoiceData, validate_debtor, validate_invoice
+from portal.domain.spreadsheet import read_cell
 from portal.extensions import db
 from portal.domain import rf
 from portal.intake.bulk import BulkInsert, JSONText
@@ -178,7 +179,7 @@ class CsvFile:
                         errors.append(RowError(start, [f"{len(values)} fields but the header has {width}"]))
                         continue
                     del values[width:]
-                fields = [v.strip() for v in values]
+                fields = [read_cell(v).strip() for v in values]
                 fields.extend([""] * (width + 1 - len(fields)))  # short rows, and the slot of absent columns
                 yield start, fields
         except csv.Error as exc:

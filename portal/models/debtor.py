@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -15,6 +15,9 @@ class Debtor(db.Model):
     __tablename__ = "debtor"
     __table_args__ = (
         UniqueConstraint("merchant_id", "external_ref"),
+        # Open-items search finds a customer by exact email or phone without reading every row.
+        Index("ix_debtor_email", "merchant_id", "email"),
+        Index("ix_debtor_phone", "merchant_id", "phone"),
         CheckConstraint("kind IN ('person', 'business')", name="kind_known"),
         CheckConstraint("preferred_channel IS NULL OR preferred_channel IN ('email', 'sms', 'letter')", name="channel_known"),
     )

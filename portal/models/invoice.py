@@ -43,6 +43,9 @@ class Invoice(db.Model):
         CheckConstraint("dunning_level >= 0", name="level_nonneg"),
         # The dunning run's work list: open invoices by next action date.
         Index("ix_invoice_dunning_worklist", "status", "next_action_on"),
+        # Open items (portal.office.open_items): keyset pages by due date or open amount within a status.
+        Index("ix_invoice_open_items_due", "merchant_id", "status", "due_date", "id"),
+        Index("ix_invoice_open_items_open", "merchant_id", "status", "open_minor", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")

@@ -13,9 +13,6 @@ from portal.extensions import db
 from portal.models import Debtor, Invoice, LedgerEntry
 from portal.office import bp, scoped_get
 
-PAGE_SIZE = 50
-
-
 def _by_currency(stmt) -> list[tuple[str, int, int]]:
     """(currency, count, total minor) rows: amounts in different currencies are never added up."""
     return [tuple(r) for r in db.session.execute(stmt).all()]
@@ -51,30 +48,6 @@ def dashboard():
         by_status=by_status,
         today=today,
     )
-
-
-@bp.get("/invoices")
-def invoices():
-    q = (request.args.get("q") or "").strip()
-    status = request.args.get("status") or "open"
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    stmt = (
-        select(Invoice)
-        .join(Debtor, Debtor.id == Invoice.debtor_id)
-        .where(Invoice.merchant_id == g.merchant.id)
-        .order_by(Invoice.due_date, Invoice.id)
-    )
-    if status != "all":
-        stmt = stmt.where(Invoice.status == status)
-    if q:
-        like = f"%{q}%"
-        stmt = stmt.where(
-            or_(Invoice.number.ilike(like), Debtor.name.ilike(like), Debtor.company.ilike(like), Debtor.external_ref.ilike(like))
-        )
-    rows = db.session.execute(stmt.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).scalars().all()
-    template = "office/partials/_invoice_rows.html" if request.headers.get("HX-Request") else "office/invoices.html"
-    response = render_template(template, invoices=rows[:PAGE_SIZE], has_more=len(rows) > PAGE_SIZE, page=page, q=q, status=status)
-    return response, 200, {"Vary": "HX-Request"}
 
 
 @bp.get("/invoices/<int:invoice_id>")

@@ -565,6 +565,7 @@ _staff("staff.attachment.download", lambda v: _("Attachment of a request downloa
 _staff("staff.letters.batch_download", lambda v: _("Letters of %(day)s downloaded for printing (%(count)s)",
                                                   day=v.day("day") or "–", count=v.get("letters", 0)),
        {"day": "2026-01-15", "letters": 4})
+_staff("staff.invoices.export", lambda v: _("Open items exported as CSV"), {"filters": {"status": "open"}})
 _staff("staff.handover.export", lambda v: _("Handed-over claims exported (%(count)s)", count=v.get("claims", 0)),
        {"claims": 2})
 _staff("staff.webhook.create", lambda v: _("Webhook endpoint %(url)s registered", url=v.get("url", "")),

@@ -1,0 +1,243 @@
+"""Open items: the invoice list's filters, search, sort order and keyset pages (Flask-free).
+
+`Filters.from_args` reads the query string; `select_page` returns one page after a
+cursor (keyset pagination: the page is found through an index, never by skipping rows,
+so page 2,000 costs what page 1 costs); `totals` adds up the whole selection per
+currency; `select_all` streams it for the CSV export. Every statement is scoped to one
+merchant.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, fields, replace
+from datetime import date, timedelta
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import contains_eager
+
+from portal.domain import rf
+from portal.domain.intake import normalize_phone
+from portal.domain.money import minor_to_str
+from portal.models import Debtor, Invoice
+
+PAGE_SIZE = 50
+STATUSES = ("open", "paid", "cancelled", "written_off", "handed_over", "all")
+AGES = ("not_due", "0-30", "31-60", "61-90", "90+")
+PAUSED = ("no", "yes", "dispute", "plan", "promise", "unreachable", "staff")
+CHANNELS = ("email", "sms", "letter")
+
+
+def _sort_columns():
+    return {
+        "due": Invoice.due_date,
+        "number": Invoice.number,
+        "debtor": Debtor.name,
+        "amount": Invoice.amount_minor,
+        "open": Invoice.open_minor,
+        "step": func.coalesce(Invoice.dunning_step, ""),
+    }
+
+
+SORTS = ("due", "number", "debtor", "amount", "open", "step")
+
+
+@dataclass(frozen=True)
+class Filters:
+    q: str = ""
+    status: str = "open"
+    step: str = ""
+    group: int | None = None
+    channel: str = ""
+    paused: str = ""
+    age: str = ""
+    currency: str = ""
+    sort: str = "due"
+    desc: bool = False
+
+    @classmethod
+    def from_args(cls, args) -> "Filters":
+        """Unknown values fall back to the default (a hand-edited URL never answers 500)."""
+        def pick(name, allowed, default=""):
+            value = (args.get(name) or "").strip()
+            return value if value in allowed else default
+
+        group = args.get("group", "")
+        currency = (args.get("currency") or "").strip().upper()
+        return cls(
+            q=(args.get("q") or "").strip()[:200],
+            status=pick("status", STATUSES, "open"),
+            step=(args.get("step") or "").strip()[:40],
+            group=int(group) if str(group).isdigit() and len(str(group)) < 10 else None,
+            channel=pick("channel", CHANNELS),
+            paused=pick("paused", PAUSED),
+            age=pick("age", AGES),
+            currency=currency if len(currency) == 3 and currency.isalpha() else "",
+            sort=pick("sort", SORTS, "due"),
+            desc=args.get("dir") == "desc",
+        )
+
+    def args(self, **changes) -> dict:
+        """The query-string form of these filters (defaults left out), for links and the export."""
+        chosen = replace(self, **changes) if changes else self
+        out = {}
+        for f in fields(chosen):
+            value = getattr(chosen, f.name)
+            if f.name == "desc":
+                if value:
+                    out["dir"] = "desc"
+            elif value not in ("", None) and not (f.name == "status" and value == "open") and not (f.name == "sort" and value == "due"):
+                out[f.name] = value
+        return out
+
+
+def _filtered(merchant_id: int, f: Filters, today: date) -> Select:
+    stmt = select(Invoice).join(Debtor, Debtor.id == Invoice.debtor_id).where(Invoice.merchant_id == merchant_id)
+    if f.status != "all":
+        stmt = stmt.where(Invoice.status == f.status)
+    if f.step == "none":
+        stmt = stmt.where(Invoice.dunning_step.is_(None))
+    elif f.step:
+        stmt = stmt.where(Invoice.dunning_step == f.step)
+    if f.group is not None:
+        stmt = stmt.where(Invoice.dunning_policy_id == f.group)
+    if f.channel:
+        stmt = stmt.where(Debtor.preferred_channel == f.channel)
+    if f.paused == "no":
+        stmt = stmt.where(Invoice.paused_reason.is_(None))
+    elif f.paused == "yes":
+        stmt = stmt.where(Invoice.paused_reason.is_not(None))
+    elif f.paused:
+        stmt = stmt.where(Invoice.paused_reason == f.paused)
+    if f.age == "not_due":
+        stmt = stmt.where(Invoice.due_date >= today)
+    elif f.age:
+        low, high = {"0-30": (0, 30), "31-60": (31, 60), "61-90": (61, 90), "90+": (91, None)}[f.age]
+        # days past due = today - due_date; 0–30 means due today or up to 30 days ago
+        stmt = stmt.where(Invoice.due_date <= today - timedelta(days=low))
+        if high is not None:
+            stmt = stmt.where(Invoice.due_date >= today - timedelta(days=high))
+    if f.currency:
+        stmt = stmt.where(Invoice.currency == f.currency)
+    if f.q:
+        stmt = stmt.where(search_condition(f.q))
+    return stmt
+
+
+def search_condition(q: str):
+    """Invoice number, name, company, customer number (contained), email, phone and RF reference (exact, normalised)."""
+    like = f"%{q}%"
+    terms = [
+        Invoice.number.ilike(like), Debtor.name.ilike(like), Debtor.company.ilike(like), Debtor.external_ref.ilike(like),
+        Invoice.order_ref.ilike(like),
+    ]
+    compact = rf.normalize(q)
+    if compact.startswith("RF") and len(compact) > 4:
+        terms.append(Invoice.rf_reference == compact)
+    if "@" in q:
+        terms.append(Debtor.email == q.lower())  # stored lower-cased by intake (portal.domain.intake)
+    elif sum(c.isdigit() for c in q) >= 6:
+        phone = normalize_phone(q, "DE")
+        if phone:
+            terms.append(Debtor.phone == phone)
+    return or_(*terms)
+
+
+def _cursor_value(invoice: Invoice, sort: str):
+    value = {"due": invoice.due_date, "number": invoice.number, "debtor": invoice.debtor.name,
+             "amount": invoice.amount_minor, "open": invoice.open_minor, "step": invoice.dunning_step or ""}[sort]
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def encode_cursor(invoice: Invoice, f: Filters) -> str:
+    raw = json.dumps([_cursor_value(invoice, f.sort), invoice.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str | None, f: Filters):
+    if not token:
+        return None
+    try:
+        value, last_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if f.sort == "due":
+            value = date.fromisoformat(value)
+        elif f.sort in ("amount", "open") and not isinstance(value, int):
+            return None
+        elif f.sort in ("number", "debtor", "step") and not isinstance(value, str):
+            return None
+        if not isinstance(last_id, int):
+            return None
+        return value, last_id
+    except (ValueError, TypeError):
+        return None
+
+
+def _ordered(stmt: Select, f: Filters, cursor) -> Select:
+    column = _sort_columns()[f.sort]
+    if cursor is not None:
+        value, last_id = cursor
+        if f.desc:
+            stmt = stmt.where(or_(column < value, and_(column == value, Invoice.id < last_id)))
+        else:
+            stmt = stmt.where(or_(column > value, and_(column == value, Invoice.id > last_id)))
+    if f.desc:
+        return stmt.order_by(column.desc(), Invoice.id.desc())
+    return stmt.order_by(column.asc(), Invoice.id.asc())
+
+
+@dataclass
+class Page:
+    invoices: list
+    next_cursor: str | None
+
+
+def select_page(session, merchant_id: int, f: Filters, today: date, after: str | None = None, size: int = PAGE_SIZE) -> Page:
+    stmt = _ordered(_filtered(merchant_id, f, today), f, decode_cursor(after, f)).options(contains_eager(Invoice.debtor))
+    stmt = stmt.limit(size + 1)
+    rows = session.execute(stmt).scalars().all()
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, encode_cursor(rows[-1], f) if more and rows else None)
+
+
+def totals(session, merchant_id: int, f: Filters, today: date) -> list[tuple[str, int, int, int]]:
+    """(currency, count, amount, open) of the whole selection: currencies are never added up."""
+    ids = _filtered(merchant_id, f, today).with_only_columns(Invoice.id).subquery()
+    stmt = (
+        select(Invoice.currency, func.count(), func.coalesce(func.sum(Invoice.amount_minor), 0),
+               func.coalesce(func.sum(Invoice.open_minor), 0))
+        .where(Invoice.id.in_(select(ids.c.id)))
+        .group_by(Invoice.currency)
+        .order_by(Invoice.currency)
+    )
+    return [tuple(r) for r in session.execute(stmt).all()]
+
+
+def select_all(session, merchant_id: int, f: Filters, today: date, batch: int = 1000):
+    """Every invoice of the selection in the list's order, fetched page by page (constant memory)."""
+    after = None
+    while True:
+        page = select_page(session, merchant_id, f, today, after, size=batch)
+        yield from page.invoices
+        if page.next_cursor is None:
+            return
+        after = page.next_cursor
+
+
+EXPORT_COLUMNS = ("number", "issue_date", "due_date", "amount", "currency", "order_ref", "debtor_ref", "kind", "name",
+                  "company", "email", "phone", "language", "date_of_birth", "street", "postal_code", "city", "country",
+                  "open_amount", "status")
+
+
+def export_row(invoice: Invoice) -> dict:
+    """One invoice in the CSV import's columns (the last two are ignored by the import)."""
+    d = invoice.debtor
+    return {
+        "number": invoice.number, "issue_date": invoice.issue_date.isoformat(), "due_date": invoice.due_date.isoformat(),
+        "amount": minor_to_str(invoice.amount_minor, invoice.currency), "currency": invoice.currency,
+        "order_ref": invoice.order_ref, "debtor_ref": d.external_ref, "kind": d.kind, "name": d.name,
+        "company": d.company, "email": d.email, "phone": d.phone, "language": d.language,
+        "date_of_birth": d.date_of_birth.isoformat() if d.date_of_birth else None, "street": d.street,
+        "postal_code": d.postal_code, "city": d.city, "country": d.country,
+        "open_amount": minor_to_str(invoice.open_minor, invoice.currency), "status": invoice.status,
+    }

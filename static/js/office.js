@@ -1,0 +1,1 @@
+// Back office: small enhancements on top of pages that work without JavaScript.
