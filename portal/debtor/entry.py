@@ -139,6 +139,7 @@ def _local_path(target: str) -> bool:
 def leave():
     lang = portal_session.chosen_language()
     portal_session.end()
+    db.session.commit()
     if lang:
         portal_session.choose_language(lang)
     return redirect(url_for("debtor.link_help"), 303)

@@ -2,24 +2,38 @@
 
 A session is started only by a genuine link (`start`); it is bound to one merchant and
 one debtor and to the debtor's link version, so revoking the links also ends sessions
-already open. Flask's signed cookie session is used: nothing to store server-side, and
-PERMANENT_SESSION_LIFETIME bounds its age.
+already open. Flask's signed cookie session is used and PERMANENT_SESSION_LIFETIME bounds
+its age; each session carries a random id, and leaving the portal records that id as
+ended (`PortalSessionEnd`), so a cookie kept from before "leave" (a shared computer, a
+copied cookie) opens nothing, while the debtor's other sessions stay open. The check is
+folded into the one query every portal request makes.
 """
 from __future__ import annotations
 
+import hashlib
+import secrets
 import time
+from datetime import timedelta
 
 from flask import abort, current_app, g, make_response, render_template, session
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
-from portal.models import Debtor
+from portal.models import Debtor, PortalSessionEnd
+from portal.models.types import utcnow
 
 VIEW_DEBOUNCE_SECONDS = 30 * 60
 # Every portal request reads the debtor and, for brand, step-up and time zone, the merchant:
 # one query, built once (building it per request costs more than running it).
-_DEBTOR_WITH_MERCHANT = select(Debtor).options(joinedload(Debtor.merchant)).where(Debtor.id == bindparam("debtor_id"))
+_DEBTOR_WITH_MERCHANT = (
+    select(Debtor, exists().where(PortalSessionEnd.id == bindparam("session_hash")).label("ended"))
+    .options(joinedload(Debtor.merchant)).where(Debtor.id == bindparam("debtor_id"))
+)
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
 def start(debtor: Debtor) -> None:
@@ -29,18 +43,31 @@ def start(debtor: Debtor) -> None:
     session["debtor_id"] = debtor.id
     session["merchant_id"] = debtor.merchant_id
     session["link_version"] = debtor.link_version
+    session["sid"] = secrets.token_urlsafe(16)
 
 
 def end() -> None:
+    """Leave the portal: this session ends on the server too, not only in this browser (the caller commits).
+
+    Ended sessions older than the session lifetime are forgotten on the way: their cookies have expired.
+    """
+    debtor = _session_debtor()
+    if debtor is not None:
+        lifetime = max(current_app.permanent_session_lifetime, timedelta(days=1))
+        db.session.execute(delete(PortalSessionEnd).where(PortalSessionEnd.ended_at < utcnow() - lifetime))
+        db.session.add(PortalSessionEnd(id=_hash(session["sid"]), debtor_id=debtor.id))
     session.clear()
 
 
 def _session_debtor() -> Debtor | None:
-    debtor_id, merchant_id = session.get("debtor_id"), session.get("merchant_id")
-    if not isinstance(debtor_id, int) or not isinstance(merchant_id, int):
+    debtor_id, merchant_id, sid = session.get("debtor_id"), session.get("merchant_id"), session.get("sid")
+    if not isinstance(debtor_id, int) or not isinstance(merchant_id, int) or not isinstance(sid, str):
         return None
-    debtor = db.session.execute(_DEBTOR_WITH_MERCHANT, {"debtor_id": debtor_id}).scalar_one_or_none()
-    if debtor is None or debtor.merchant_id != merchant_id or debtor.link_version != session.get("link_version"):
+    row = db.session.execute(_DEBTOR_WITH_MERCHANT, {"debtor_id": debtor_id, "session_hash": _hash(sid)}).one_or_none()
+    if row is None:
+        return None
+    debtor, ended = row
+    if ended or debtor.merchant_id != merchant_id or debtor.link_version != session.get("link_version"):
         return None
     return debtor
 

@@ -1,6 +1,6 @@
 """The database models, one module per aggregate; importing this registers every table."""
-from portal.models.merchant import ApiKey, Merchant, User
-from portal.models.debtor import Debtor
+from portal.models.merchant import ApiKey, Merchant, StaffSession, User
+from portal.models.debtor import Debtor, PortalSessionEnd
 from portal.models.invoice import Invoice, InvoiceStatus, LedgerEntry, LedgerKind
 from portal.models.audit import Event
 from portal.models.case import Attachment, Case, CaseInvoice, CaseNote, InstallmentPlan, PlanRate
@@ -34,7 +34,9 @@ __all__ = [
     "StripeEvent",
     "StripePayment",
     "ApiKey",
+    "StaffSession",
     "Debtor",
+    "PortalSessionEnd",
     "Event",
     "Invoice",
     "InvoiceStatus",

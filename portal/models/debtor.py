@@ -52,3 +52,19 @@ class Debtor(db.Model):
     @property
     def is_business(self) -> bool:
         return self.kind == "business"
+
+
+class PortalSessionEnd(db.Model):
+    """A debtor's portal session that was ended by leaving the portal, until its cookie would expire anyway.
+
+    Portal sessions live in the signed cookie; each carries a random session id. Leaving
+    records the id's hash here, so the same cookie, kept or copied, opens nothing
+    afterwards, while the debtor's other sessions (another device) and links stay valid.
+    """
+
+    __tablename__ = "portal_session_end"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, comment="SHA-256 (hex) of the ended session's id")
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id", ondelete="CASCADE"), index=True, comment="Whose session it was")
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True, comment="When the debtor left; rows older than the session lifetime are dropped")
+

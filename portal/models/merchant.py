@@ -123,3 +123,22 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
+
+
+class StaffSession(db.Model):
+    """A signed-in back-office session, so signing out (or a password change) ends it on the server.
+
+    The cookie carries a random session token; only its SHA-256 is stored. A request is
+    signed in only while its token's row exists: a copied or kept cookie is worth nothing
+    once the row is gone.
+    """
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, comment="SHA-256 (hex) of the session token in the cookie")
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True, comment="Who signed in")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When the session began (sign-in)")
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, g, redirect, request, url_for
+from flask import Blueprint, abort, g, redirect, request, session, url_for
 from flask_login import current_user
 
 from portal.extensions import db, login
-from portal.models import Event, User
+from portal.models import Event, StaffSession, User
 
 bp = Blueprint("office", __name__, url_prefix="/office")
 
@@ -42,8 +42,13 @@ def inject_nav():
 
 @login.user_loader
 def load_user(user_id: str) -> User | None:
+    """The signed-in user, only while the session's server-side row exists (see `auth.begin_session`)."""
     user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    token = session.get("staff_session")
+    row = db.session.get(StaffSession, StaffSession.hash_token(token)) if isinstance(token, str) else None
+    return user if row is not None and row.user_id == user.id else None
 
 
 @bp.before_request

@@ -1,16 +1,25 @@
-"""Sign-in and sign-out for staff: hashed passwords, rate-limited attempts, fresh session on login."""
+"""Sign-in and sign-out for staff: hashed passwords, rate-limited attempts, fresh session on login.
+
+Sessions live on the server as well as in the cookie: signing in stores a row
+(`StaffSession`) whose token the cookie carries, signing out deletes it, and a password
+change deletes every other session of that user. A cookie kept or copied from before is
+refused once its row is gone.
+"""
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db, limiter
-from portal.models import Event, User
+from portal.models import Event, StaffSession, User
+from portal.models.types import utcnow
 from portal.office import bp
 from portal.office.forms import LoginForm
 
@@ -42,6 +51,7 @@ def login():
         ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, form.password.data)
         if user is not None and ok and user.active:
             session.clear()  # no session fixation: a new session for the signed-in user
+            begin_session(user)
             login_user(user)
             db.session.add(Event(merchant_id=user.merchant_id, kind="staff.login", actor=f"user:{user.id}", data={"ip": request.remote_addr}))
             db.session.commit()
@@ -58,6 +68,36 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    end_session()
+    db.session.commit()
     logout_user()
     session.clear()
     return redirect(url_for("office.login"), code=303)
+
+
+def begin_session(user: User) -> None:
+    """Store a new server-side session for this user and put its token into the cookie session.
+
+    Sessions older than the cookie lifetime are dropped on the way (the caller commits).
+    """
+    lifetime = current_app.permanent_session_lifetime
+    db.session.execute(delete(StaffSession).where(StaffSession.created_at < utcnow() - max(lifetime, timedelta(days=1))))
+    token = secrets.token_urlsafe(32)
+    db.session.add(StaffSession(id=StaffSession.hash_token(token), user_id=user.id))
+    session["staff_session"] = token
+
+
+def end_session() -> None:
+    """End the current request's session on the server (the caller commits)."""
+    token = session.get("staff_session")
+    if isinstance(token, str):
+        db.session.execute(delete(StaffSession).where(StaffSession.id == StaffSession.hash_token(token)))
+
+
+def end_other_sessions(user: User) -> int:
+    """End every session of this user except the current request's; returns how many (the caller commits)."""
+    token = session.get("staff_session")
+    keep = StaffSession.hash_token(token) if isinstance(token, str) else ""
+    return db.session.execute(
+        delete(StaffSession).where(StaffSession.user_id == user.id, StaffSession.id != keep)
+    ).rowcount

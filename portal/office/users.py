@@ -10,6 +10,7 @@ from sqlalchemy import select
 from portal.extensions import db, limiter
 from portal.models import User
 from portal.office import audit, bp, register_nav, require_admin, scoped_get
+from portal.office.auth import end_other_sessions
 from portal.office.forms import NewUserForm, PasswordForm
 
 register_nav("office.users", _l("Team"), admin_only=True)
@@ -74,7 +75,8 @@ def password():
             status = 422
         else:
             g.user.set_password(form.new.data)
-            audit("user.password_changed", {"user_id": g.user.id})
+            ended = end_other_sessions(g.user)  # whoever knew the old password is signed out everywhere else
+            audit("user.password_changed", {"user_id": g.user.id, "sessions_ended": ended})
             db.session.commit()
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("office.dashboard"), code=303)

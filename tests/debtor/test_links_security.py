@@ -242,3 +242,14 @@ def test_every_form_refuses_a_post_without_a_valid_csrf_token(app, portal, path,
         assert "Bitte versuchen Sie es noch einmal" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(Event)) == before
     assert portal.get("/portal/").status_code == 200  # still signed in: the leave form did nothing
+
+
+def test_leaving_the_portal_then_reusing_the_old_cookie_is_refused(app, portal, debtor):
+    kept = portal.get_cookie("session").value
+    assert portal.get("/portal/").status_code == 200
+    token = csrf_from(portal.get("/portal/").get_data(as_text=True))
+    assert portal.post("/portal/leave", data={"csrf_token": token}).status_code == 303
+    portal.set_cookie("session", kept)
+    assert portal.get("/portal/").status_code == 403
+    assert open_link(portal, debtor).status_code == 303  # the debtor's links still work
+    assert portal.get("/portal/").status_code == 200
