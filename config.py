@@ -63,6 +63,9 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # bound to the session instead
     # Largest request body (uploads, imports), bytes.
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+    # The portal's objection form takes larger requests than that, so that photos over the total limit are
+    # answered with the same form, the typed text kept, instead of a bare 413 (portal.debtor.requests).
+    PORTAL_UPLOAD_REQUEST_LIMIT = 100 * 1024 * 1024
     # Stripe: point the SDK at a local stand-in (e.g. localstripe) in development/tests.
     STRIPE_API_BASE = None
     # Where uploaded attachments and generated letters live (outside the web root).

@@ -17,7 +17,7 @@ def _keys() -> list[bytes]:
     return keys
 
 
-def token_for(debtor: Debtor, today: date | None = None) -> str:
+def token_for(debtor: Debtor, today: date | None = None, message_id: int | None = None) -> str:
     merchant = debtor.merchant
     today = today or today_for(merchant.timezone)
     return links.issue(
@@ -26,16 +26,21 @@ def token_for(debtor: Debtor, today: date | None = None) -> str:
         debtor.id,
         debtor.link_version,
         links.expiry(today, merchant.link_ttl_days),
+        message_id,
     )
 
 
-def url_for_debtor(debtor: Debtor, today: date | None = None) -> str:
-    """The absolute portal URL written into messages and API answers."""
+def url_for_debtor(debtor: Debtor, today: date | None = None, message_id: int | None = None) -> str:
+    """The absolute portal URL written into messages (with the message's id) and API answers."""
     base = current_app.config["BASE_URL"].rstrip("/")
-    return f"{base}/p/{token_for(debtor, today)}"
+    return f"{base}/p/{token_for(debtor, today, message_id)}"
 
 
 def resolve(token: str, today: date | None = None) -> Debtor:
+    return resolve_claims(token, today)[0]
+
+
+def resolve_claims(token: str, today: date | None = None) -> tuple[Debtor, links.LinkClaims]:
     """The debtor a genuine, unexpired, unrevoked token names; LinkError otherwise."""
     # Without an explicit day, expiry is judged below in the merchant's calendar alone (the
     # server's own date may already be tomorrow while the merchant's last valid day runs).
@@ -50,7 +55,7 @@ def resolve(token: str, today: date | None = None) -> Debtor:
         merchant = db.session.get(Merchant, claims.merchant_id)
         if today_for(merchant.timezone) > claims.expires_on:
             raise links.LinkError("expired")
-    return debtor
+    return debtor, claims
 
 
 def revoke_all(debtor: Debtor) -> None:

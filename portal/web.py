@@ -24,6 +24,10 @@ def handle_http_error(exc: HTTPException):
         if exc.code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="settle"'
         return response
+    from portal.debtor.errors import error_page, is_portal_path
+
+    if is_portal_path(request.path):  # the debtor's language and the shop's brand, with a way back
+        return error_page(exc)
     return render_template("error.html", error=exc), exc.code or 500
 
 

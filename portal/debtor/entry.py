@@ -22,7 +22,7 @@ from portal.domain.contact import parse_contact
 from portal.domain.links import LinkError
 from portal.extensions import db, limiter
 from portal.messaging import outbox
-from portal.models import Debtor
+from portal.models import Debtor, Message, MessageInvoice
 
 GONE = {"expired", "revoked"}  # the link was genuine once: 410; anything else: 404
 MAX_MATCHES = 5  # one person rarely is a customer of more shops than this on one installation
@@ -40,13 +40,25 @@ def _new_link_limit() -> str:
 @limiter.limit(_link_limit)
 def enter(token: str):
     try:
-        debtor = links.resolve(token)
+        debtor, claims = links.resolve_claims(token)
     except LinkError as exc:
         return _invalid(token, exc.reason)
-    portal_session.start(debtor)
+    portal_session.start(debtor, asked=_asked_in(debtor, claims.message_id))
     events.record(debtor, "link.opened")
     db.session.commit()
     return redirect(url_for("debtor.overview"), 303)
+
+
+def _asked_in(debtor: Debtor, message_id: int | None) -> list[int] | None:
+    """The invoices the message behind this link asked the debtor to pay (None: the link names no message)."""
+    if message_id is None:
+        return None
+    rows = db.session.execute(
+        select(MessageInvoice.invoice_id).join(Message, Message.id == MessageInvoice.message_id)
+        .where(Message.id == message_id, Message.debtor_id == debtor.id, Message.merchant_id == debtor.merchant_id)
+        .order_by(MessageInvoice.invoice_id).limit(portal_session.MAX_ASKED)
+    ).scalars()
+    return list(dict.fromkeys(rows))
 
 
 def _invalid(token: str, reason: str):
@@ -56,6 +68,9 @@ def _invalid(token: str, reason: str):
         merchant = merchant_for_page(claims.merchant_id)
         if debtor is not None and debtor.merchant_id == claims.merchant_id:
             set_locale(debtor, merchant)
+            if portal_session.chosen_language() is None and g.locale:
+                # Keep the debtor's language for the new-link form and its answer, whatever the browser says.
+                portal_session.choose_language(g.locale)
             # Scope a new-link request from this page to the shop the old link belonged to.
             session["link_merchant"] = claims.merchant_id
     # The language switch must not carry the token along.

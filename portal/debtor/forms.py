@@ -76,7 +76,7 @@ class DisputeForm(InvoiceChoice):
         _l("Please describe what happened"),
         validators=[DataRequired(message=_l("Please tell us what happened.")), Length(min=10, max=2000)],
     )
-    files = MultipleFileField(_l("Photos or documents (optional): PDF, JPEG, PNG or WebP, up to 10 MB each"))
+    files = MultipleFileField(_l("Photos or documents (optional)"))
 
 
 CHANNELS = [SelectChoice("email", _l("Email")), SelectChoice("sms", _l("Text message (SMS)")), SelectChoice("letter", _l("Letter"))]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 from flask_wtf.csrf import CSRFError
 
 from portal.debtor import bp
@@ -81,3 +82,29 @@ def csrf_failed(error):
 def too_many(error):
     _locale_for_error_page()
     return render_template("debtor/too_many.html"), 429
+
+
+@bp.app_template_filter("nobreak")
+def nobreak(value) -> Markup:
+    """An invoice number (or reference) that a narrow screen must not break at its hyphens."""
+    return Markup('<span class="nobr">%s</span>') % value
+
+
+@bp.app_template_filter("moment")
+def moment(value) -> str:
+    """A point in time for debtors: the date with a four-digit year and the time ("16.12.2026, 09:00")."""
+    from datetime import timezone as tz
+
+    from flask_babel import format_date, format_time, get_timezone
+
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz.utc)
+    local = value.astimezone(get_timezone())
+    return f"{format_date(local, 'medium')}, {format_time(local, 'short')}"
+
+
+@bp.app_template_filter("phone")
+def phone(value) -> str:
+    from portal.domain.contact import readable_phone
+
+    return readable_phone(value)

@@ -13,7 +13,8 @@ from portal.debtor import bp, events
 from portal.debtor import session as portal_session
 from portal.debtor.forms import VerifyForm
 from portal.debtor.pagecache import render_page
-from portal.debtor.queries import case_headings, invoice_of, open_invoices, overview_invoices, timeline, total_of
+from portal.debtor.queries import (case_headings, invoice_of, open_invoices, overview_invoices, preselected, timeline,
+                                   total_of, with_requested_plans)
 from portal.domain import stepup
 from portal.extensions import db, limiter
 from portal.models import Debtor, Event
@@ -33,17 +34,19 @@ def viewed(debtor: Debtor, page: str, invoice=None) -> None:
 @bp.route("/portal/")
 def overview():
     debtor = portal_session.current_debtor()
-    views = overview_invoices(debtor, today(debtor))
     cases = case_headings(debtor)
+    views = with_requested_plans(debtor, overview_invoices(debtor, today(debtor)), cases)
+    due = tuple(preselected(views, portal_session.asked_invoices()))
     viewed(debtor, "overview")
     # The busiest page: served from the page cache, keyed by exactly what it shows (see pagecache).
-    return render_page("debtor/overview.html", debtor, invoices=views, totals=tuple(total_of(views)), cases=cases)
+    return render_page("debtor/overview.html", debtor, invoices=views, totals=tuple(total_of(views)), cases=cases,
+                       due_totals=tuple(total_of(due)), due_count=len(due))
 
 
 @bp.route("/portal/invoices/<int:invoice_id>")
 def invoice(invoice_id: int):
     debtor = portal_session.current_debtor()
-    view = invoice_of(debtor, invoice_id, today(debtor))
+    view = with_requested_plans(debtor, [invoice_of(debtor, invoice_id, today(debtor))])[0]
     viewed(debtor, "detail", view.invoice)
     return render_template("debtor/invoice.html", view=view, timeline=timeline(debtor, view))
 

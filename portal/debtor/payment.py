@@ -10,7 +10,8 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from portal.debtor import bp, events
 from portal.debtor import session as portal_session
 from portal.debtor.pages import today, viewed
-from portal.debtor.queries import InvoiceView, invoice_of, open_invoices, selected, total_of
+from portal.debtor.queries import (InvoiceView, invoice_of, open_invoices, preselected, selected, total_of,
+                                   with_requested_plans)
 from portal.extensions import db
 from portal.payments.checkout import CheckoutUnavailable, start_checkout
 from portal.payments.transfer import TransferUnavailable, transfer_for
@@ -41,8 +42,9 @@ def _vary(response):
 @bp.route("/portal/pay")
 def pay():
     debtor = portal_session.current_debtor()
-    views = open_invoices(debtor, today(debtor))
-    chosen = selected(views, _ids(request.args), default_all="chosen" not in request.args)
+    views = with_requested_plans(debtor, open_invoices(debtor, today(debtor)))
+    first = preselected(views, portal_session.asked_invoices())
+    chosen = selected(views, _ids(request.args), default=None if "chosen" in request.args else first)
     context = {
         "invoices": views,
         "chosen_ids": {v.invoice.id for v in chosen},
@@ -61,7 +63,7 @@ def pay():
 def pay_start():
     debtor = portal_session.current_debtor()
     views = open_invoices(debtor, today(debtor))
-    chosen = selected(views, _ids(request.form), default_all=False)
+    chosen = selected(views, _ids(request.form))
     ids = [v.invoice.id for v in chosen]
     method = request.form.get("method")
     if not chosen:
@@ -102,7 +104,7 @@ def _started(debtor, chosen: list[InvoiceView], method: str) -> None:
 def transfer():
     debtor = portal_session.current_debtor()
     views = open_invoices(debtor, today(debtor))
-    chosen = selected(views, _ids(request.args), default_all=False)
+    chosen = selected(views, _ids(request.args))
     if not chosen:
         return redirect(url_for("debtor.overview"), 303)
     try:

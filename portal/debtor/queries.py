@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from flask import abort
@@ -10,11 +10,11 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.domain.money import Money
-from portal.domain.statement import Breakdown, DueState, breakdown, due_state, totals
+from portal.domain.statement import Breakdown, DueState, breakdown, due_state, preselect, totals
 from portal.extensions import db
 from portal.ledger import charges
-from portal.models.case import STANDING_STATUSES
-from portal.models import Case, Debtor, Invoice, InvoiceStatus, LedgerEntry, Message, MessageInvoice, MessageStatus
+from portal.models.case import OPEN_STATUSES, STANDING_STATUSES
+from portal.models import Case, CaseInvoice, Debtor, Invoice, InvoiceStatus, LedgerEntry, Message, MessageInvoice, MessageStatus
 from portal.models.types import utcnow
 
 
@@ -105,6 +105,34 @@ def overview_invoices(debtor: Debtor, today: date) -> tuple[InvoiceView, ...]:
     )
 
 
+_REQUESTED_PLANS = (
+    select(CaseInvoice.invoice_id)
+    .join(Case, Case.id == CaseInvoice.case_id)
+    .where(
+        Case.debtor_id == bindparam("debtor_id"), Case.merchant_id == bindparam("merchant_id"),
+        Case.kind == "plan", Case.status.in_(OPEN_STATUSES),
+    )
+)
+
+
+def with_requested_plans(debtor: Debtor, views, cases=None):
+    """The views, with "installment plan requested" for invoices whose plan the shop has not agreed yet.
+
+    Escalation pauses as soon as a plan is requested, so the invoice's own state says
+    "plan"; only an active plan is "being paid in installments". `cases`: the debtor's case
+    headings when the caller has them (no query at all when none is a requested plan).
+    """
+    if cases is not None and not any(c.kind == "plan" and c.status in OPEN_STATUSES for c in cases):
+        return views
+    ids = set(db.session.connection().execute(
+        _REQUESTED_PLANS, {"debtor_id": debtor.id, "merchant_id": debtor.merchant_id}).scalars())
+    if not ids:
+        return views
+    out = [replace(v, state=DueState("paused_plan_requested")) if v.invoice.id in ids and v.state.kind == "paused_plan" else v
+           for v in views]
+    return tuple(out) if isinstance(views, tuple) else out
+
+
 def invoice_of(debtor: Debtor, invoice_id: int, today: date) -> InvoiceView:
     """One invoice of this debtor (any status); 404 for anyone else's."""
     invoice = db.session.scalars(
@@ -117,12 +145,20 @@ def invoice_of(debtor: Debtor, invoice_id: int, today: date) -> InvoiceView:
     return _view(invoice, today)
 
 
-def selected(views: list[InvoiceView], ids: Iterable[int], *, default_all: bool) -> list[InvoiceView]:
-    """The chosen ones among `views` (ids of anything else are ignored); all of them when
-    `default_all` and nothing valid was chosen (the first visit of the payment page)."""
+def preselected(views: Iterable[InvoiceView], asked: frozenset[int] | None) -> list[InvoiceView]:
+    """The invoices ticked at first: what the message behind the link asked for, else the due ones
+    (`portal.domain.statement.preselect`)."""
+    views = list(views)
+    ids = set(preselect(((v.invoice.id, v.state) for v in views), asked))
+    return [v for v in views if v.invoice.id in ids]
+
+
+def selected(views: list[InvoiceView], ids: Iterable[int], *, default: list[InvoiceView] | None = None) -> list[InvoiceView]:
+    """The chosen ones among `views` (ids of anything else are ignored); `default` when given
+    and nothing valid was chosen (the first visit of the payment page)."""
     wanted = set(ids)
     chosen = [v for v in views if v.invoice.id in wanted]
-    return chosen if chosen or not default_all else list(views)
+    return chosen if chosen or default is None else list(default)
 
 
 def total_of(views: Iterable[InvoiceView]) -> list[Money]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from portal.cases import messages as case_messages
@@ -20,8 +20,8 @@ from portal.debtor import bp, events
 from portal.debtor import session as portal_session
 from portal.debtor.forms import DisputeForm, PlanRequestForm, PromiseForm
 from portal.debtor.pages import today
-from portal.debtor.queries import open_invoices, total_of
-from portal.domain import installments
+from portal.debtor.queries import open_invoices, preselected, total_of, with_requested_plans
+from portal.domain import attachments, installments
 from portal.extensions import db, limiter
 from portal.models import Attachment, Case
 
@@ -39,7 +39,8 @@ def _form(kind: str, debtor, views):
     form = form_class(**kwargs)
     form.invoices.choices = [(v.invoice.id, v.invoice.number) for v in views]
     if not form.is_submitted():
-        form.invoices.data = [v.invoice.id for v in views]
+        # The same invoices the pay page ticks: never a not-yet-due one the debtor was not asked about.
+        form.invoices.data = [v.invoice.id for v in preselected(views, portal_session.asked_invoices())]
         if kind == "plan":
             form.first_due.data = day + timedelta(days=min(14, debtor.merchant.plan_first_rate_days))
             form.installments.data = 3
@@ -76,15 +77,57 @@ def _preview(debtor, form, views):
     return {"rates": rates, "currency": chosen[0].currency, "needs_review": bool(outside)}
 
 
+def _larger_request_for_uploads():
+    """Let the objection form's POST through up to PORTAL_UPLOAD_REQUEST_LIMIT (runs before the CSRF check,
+    which reads the form): files over the total limit are then answered by the view, with the text kept."""
+    if request.method == "POST" and request.endpoint == "debtor.request_form" and (request.view_args or {}).get("kind") == "dispute":
+        request.max_content_length = current_app.config.get("PORTAL_UPLOAD_REQUEST_LIMIT", 100 * 1024 * 1024)
+
+
+@bp.record_once
+def _first_before_request(state):
+    # Before every other before_request function of the app, Flask-WTF's CSRF check included.
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _larger_request_for_uploads)
+
+
+def _file_sizes(form) -> list[tuple[str, int]]:
+    out = []
+    for f in form.files.data or []:
+        if f and f.filename:
+            f.stream.seek(0, 2)
+            out.append((f.filename, f.stream.tell()))
+            f.stream.seek(0)
+    return out
+
+
+def _too_large_together(sizes: list[tuple[str, int]]) -> str:
+    from flask_babel import format_decimal
+
+    def mb(n: int) -> str:
+        return format_decimal(round(n / 2**20, 1), format="#,##0.0") + " MB"
+
+    return _("These files are %(total)s together, more than the %(limit)s one message can carry: %(files)s. "
+             "Your text is kept below; please choose fewer or smaller files.",
+             total=mb(sum(n for _, n in sizes)), limit=mb(attachments.MAX_TOTAL_BYTES),
+             files=", ".join(f"{name} ({mb(n)})" for name, n in sizes))
+
+
 @bp.route("/portal/requests/<kind>", methods=["GET", "POST"])
 @limiter.limit("30/hour", methods=["POST"])
 def request_form(kind: str):
     if kind not in KINDS:
         abort(404)
     debtor = portal_session.current_debtor()
-    views = open_invoices(debtor, today(debtor))
+    views = with_requested_plans(debtor, open_invoices(debtor, today(debtor)))
     form = _form(kind, debtor, views)
     error = None
+    if kind == "dispute" and form.is_submitted():
+        sizes = _file_sizes(form)
+        if attachments.over_total(sizes):
+            form.validate()
+            return render_template(KINDS[kind][0], form=form, invoices=views, totals=total_of(views), kind=kind,
+                                   error=_too_large_together(sizes), preview=None, merchant_rules=debtor.merchant,
+                                   limits=_limits()), 413
     if form.validate_on_submit() and request.form.get("action") != "preview":
         wanted = set(form.invoices.data)
         chosen = [v for v in views if v.invoice.id in wanted]
@@ -102,7 +145,12 @@ def request_form(kind: str):
     status = 422 if submitted else 200
     preview = _preview(debtor, form, views) if kind == "plan" else None
     return render_template(KINDS[kind][0], form=form, invoices=views, totals=total_of(views), kind=kind,
-                           error=error, preview=preview, merchant_rules=debtor.merchant), status
+                           error=error, preview=preview, merchant_rules=debtor.merchant, limits=_limits()), status
+
+
+def _limits() -> dict:
+    return {"files": attachments.MAX_FILES, "each_mb": attachments.MAX_BYTES // 2**20,
+            "total_mb": attachments.MAX_TOTAL_BYTES // 2**20}
 
 
 def _case_of(debtor, case_id: int) -> Case:

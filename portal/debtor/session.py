@@ -24,6 +24,7 @@ from portal.models import Debtor, PortalSessionEnd
 from portal.models.types import utcnow
 
 VIEW_DEBOUNCE_SECONDS = 30 * 60
+MAX_ASKED = 50  # invoices of one message kept in the session cookie
 # Every portal request reads the debtor and, for brand, step-up and time zone, the merchant:
 # one query, built once (building it per request costs more than running it).
 _DEBTOR_WITH_MERCHANT = (
@@ -36,14 +37,28 @@ def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def start(debtor: Debtor) -> None:
-    """Begin a fresh session for this debtor; whatever the browser held before is dropped."""
+def start(debtor: Debtor, asked: list[int] | None = None) -> None:
+    """Begin a fresh session for this debtor; whatever the browser held before is dropped.
+
+    `asked`: the invoices the message whose link was opened asked the debtor to pay (the
+    portal preselects those); None when the link names no message.
+    """
     session.clear()
     session.permanent = True
     session["debtor_id"] = debtor.id
     session["merchant_id"] = debtor.merchant_id
     session["link_version"] = debtor.link_version
     session["sid"] = secrets.token_urlsafe(16)
+    if asked is not None:
+        session["asked"] = asked[:MAX_ASKED]
+
+
+def asked_invoices() -> frozenset[int] | None:
+    """The invoice ids the message behind this session's link asked for, or None."""
+    asked = session.get("asked")
+    if not isinstance(asked, list):
+        return None
+    return frozenset(i for i in asked if isinstance(i, int))
 
 
 def end() -> None:

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 
 MAX_BYTES = 10 * 1024 * 1024
+MAX_TOTAL_BYTES = 20 * 1024 * 1024  # all files of one message together
+MAX_FILES = 5
 
 # type → (accepted extensions, MIME type)
 ALLOWED = {
@@ -71,3 +73,8 @@ def check(filename: str, data: bytes, max_bytes: int = MAX_BYTES) -> CheckedFile
     if not name.lower().endswith(extensions):
         raise AttachmentRejected("extension_mismatch")
     return CheckedFile(kind, mime, name)
+
+
+def over_total(sizes: list[tuple[str, int]], limit: int = MAX_TOTAL_BYTES) -> bool:
+    """True when the files (name, bytes) are more than `limit` together."""
+    return sum(size for _, size in sizes) > limit

@@ -37,3 +37,23 @@ def parse_contact(raw: str | None, country: str | None = "DE") -> Contact | None
         return None
     phone = normalize_phone(text, country)
     return Contact("phone", phone) if phone else None
+
+
+_GROUPED = re.compile(r"[\s\-/()]")
+
+
+def readable_phone(value: str | None) -> str:
+    """A phone number as people read it: written as the shop wrote it when it has separators
+    ("+49 711 123456-0"); a bare E.164 number gets its country code set apart ("+49 71112345600")."""
+    if not value:
+        return ""
+    text = " ".join(value.split())
+    if _GROUPED.search(text) or not text.startswith("+"):
+        return text
+    digits = text[1:]
+    # Country codes are prefix-free: +1 and +7 have one digit, these have two, the rest three.
+    two = {"20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48", "49",
+           "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66", "81", "82", "84",
+           "86", "90", "91", "92", "93", "94", "95", "98"}
+    size = 1 if digits[:1] in ("1", "7") else 2 if digits[:2] in two else 3
+    return f"+{digits[:size]} {digits[size:]}"

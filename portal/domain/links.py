@@ -3,7 +3,12 @@
 A token names a merchant and a debtor, the debtor's link version (bumping it revokes
 every outstanding link) and the last day it is valid. Layout before encoding:
 
-    varint merchant_id | varint debtor_id | varint version | varint expiry day | 12-byte MAC
+    varint merchant_id | varint debtor_id | varint version | varint expiry day [| varint message_id] | 12-byte MAC
+
+The message id is there when the link was written into a message: the portal then
+preselects exactly the invoices that message asked the debtor to pay. It is optional, so
+links issued without it (the CLI, the API, older messages) stay valid; it costs about
+three characters.
 
 The MAC is HMAC-SHA256 over a purpose string and the fields, truncated to 96 bits:
 enough against online guessing, which is rate-limited as well. Base64url without
@@ -38,6 +43,7 @@ class LinkClaims:
     debtor_id: int
     version: int
     expires_on: date
+    message_id: int | None = None  # the message the link was sent in, if any
 
 
 def derive_key(secret_key: str | bytes) -> bytes:
@@ -59,9 +65,11 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _read_varints(data: bytes, count: int) -> list[int]:
+def _read_varints(data: bytes, count: int, optional: int = 0) -> list[int]:
     values, pos = [], 0
-    for _ in range(count):
+    for index in range(count + optional):
+        if index >= count and pos == len(data):
+            break
         value = shift = 0
         while True:
             if pos >= len(data) or shift > 63:
@@ -82,8 +90,12 @@ def _mac(key: bytes, body: bytes) -> bytes:
     return hmac.new(key, _PURPOSE + body, hashlib.sha256).digest()[:MAC_BYTES]
 
 
-def issue(key: bytes, merchant_id: int, debtor_id: int, version: int, expires_on: date) -> str:
-    body = b"".join(_varint(v) for v in (merchant_id, debtor_id, version, (expires_on - EPOCH).days))
+def issue(key: bytes, merchant_id: int, debtor_id: int, version: int, expires_on: date,
+          message_id: int | None = None) -> str:
+    fields = [merchant_id, debtor_id, version, (expires_on - EPOCH).days]
+    if message_id is not None:
+        fields.append(message_id)
+    body = b"".join(_varint(v) for v in fields)
     return base64.urlsafe_b64encode(body + _mac(key, body)).rstrip(b"=").decode()
 
 
@@ -115,8 +127,8 @@ def verify(keys: list[bytes] | bytes, token: str, today: date) -> LinkClaims:
             break
     else:
         raise LinkError("forged")
-    merchant_id, debtor_id, version, day = _read_varints(body, 4)
+    merchant_id, debtor_id, version, day, *message = _read_varints(body, 4, optional=1)
     expires_on = EPOCH + timedelta(days=day)
     if today > expires_on:
         raise LinkError("expired")
-    return LinkClaims(merchant_id, debtor_id, version, expires_on)
+    return LinkClaims(merchant_id, debtor_id, version, expires_on, message[0] if message else None)

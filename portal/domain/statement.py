@@ -48,7 +48,8 @@ def breakdown(amount_minor: int, currency: str, sums: dict[str, int], open_minor
 class DueState:
     """Where an invoice stands for the debtor: `kind` picks the sentence, `days` fills it in."""
 
-    kind: str  # not_due, due_today, overdue, paid, closed, paused_dispute, paused_plan, paused_promise
+    kind: str  # not_due, due_today, overdue, paid, closed, paused_dispute, paused_plan, paused_promise,
+    #            paused_plan_requested (set by the portal: a plan asked for, not yet agreed)
     days: int = 0
 
     @property
@@ -77,3 +78,24 @@ def totals(amounts: Iterable[Money]) -> list[Money]:
     for amount in amounts:
         out[amount.currency] = out.get(amount.currency, 0) + amount.minor
     return [Money(minor, currency) for currency, minor in out.items()]
+
+
+PAYABLE_NOW = ("overdue", "due_today")
+
+
+def preselect(states: Iterable[tuple[int, DueState]], asked: frozenset[int] | None) -> list[int]:
+    """The invoices the portal ticks for the debtor at first (pay, plan, promise and dispute forms alike).
+
+    Exactly what the message behind the debtor's link asked them to pay (`asked`; of those,
+    the ones still open and not on hold), so the amount on the page is the amount in the
+    message. Without a message, or when none of its invoices is still payable: the invoices
+    that are due. A not-yet-due invoice is listed but never ticked unless the message itself
+    asked for it (a reminder before the due date). Invoices on hold (dispute, plan, promise)
+    are never ticked: a request about one invoice concerns only that one.
+    """
+    states = [(invoice_id, state) for invoice_id, state in states if not state.kind.startswith("paused")]
+    if asked:
+        named = [invoice_id for invoice_id, _ in states if invoice_id in asked]
+        if named:
+            return named
+    return [invoice_id for invoice_id, state in states if state.kind in PAYABLE_NOW]

@@ -73,7 +73,8 @@ def context_for(message: Message, *, link: str | None = None) -> dict:
     if link is None and debtor is not None:
         from portal.links import url_for_debtor
 
-        link = url_for_debtor(debtor)
+        # The link knows its message: the portal preselects exactly the invoices this message asks for.
+        link = url_for_debtor(debtor, message_id=message.id)
     ctx = dict(message.context or {})
     ctx.update(message=message, debtor=debtor, merchant=merchant, link=link, invoices=invoices)
     if "items" in ctx:

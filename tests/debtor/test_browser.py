@@ -165,6 +165,10 @@ def visit_every_page(page, site, lang: str):
     yield "contact"
     page.goto(f"{site.base}/portal/preferences")
     yield "preferences"
+    page.goto(f"{site.base}/portal/no-such-page")
+    yield "error-404"
+    page.goto(f"{site.base}/portal/leave")  # a form's address opened as a page
+    yield "error-405"
     page.goto(site.link(site.strict_debtor_id))  # a new session: the language choice starts afresh
     page.goto(f"{site.base}/portal/language/{lang}?next=/portal/verify")
     yield "verify"

@@ -137,3 +137,28 @@ def test_the_overview_lists_the_debtors_requests(portal, invoices):
     _post(portal, "promise", {"invoices": [str(invoices[0].id)], "pay_by": (date.today() + timedelta(days=5)).isoformat()})
     assert "Zahlungszusage" in text(portal.get("/portal/"))
     assert db.session.execute(select(Message).where(Message.template == "promise_confirmed")).scalar_one()
+
+
+def test_the_overview_says_plan_requested_until_the_shop_agrees_and_being_paid_in_installments_after(portal, invoices, shop):
+    from portal.cases import service
+
+    shop.plan_max_rates = 3
+    db.session.commit()
+    first = (date.today() + timedelta(days=10)).isoformat()
+    _post(portal, "plan", {"invoices": [str(invoices[0].id)], "installments": "12", "first_due": first})
+    page = text(portal.get("/portal/"))
+    assert "Ratenzahlung angefragt" in page and "Wird in Raten bezahlt" not in page
+    case = db.session.execute(select(Case)).scalar_one()
+    service.approve_plan(case, actor=staff_actor(shop), today=date.today())
+    db.session.commit()
+    page = text(portal.get("/portal/"))
+    assert "Wird in Raten bezahlt" in page and "Ratenzahlung angefragt" not in page
+
+
+def test_a_request_form_ticks_only_what_is_due(portal, invoices, shop):
+    later = make_invoice(shop, "RE-LATER", amount="30.00", lines=[], due_date=(date.today() + timedelta(days=20)).isoformat(),
+                         issue_date=date.today().isoformat())
+    for kind in ("plan", "promise", "dispute"):
+        page = portal.get(f"/portal/requests/{kind}").get_data(as_text=True)
+        assert f'value="{invoices[0].id}" checked' in page and f'value="{later.id}" checked' not in page
+        assert f'value="{later.id}"' in page  # listed, for whoever wants to include it

@@ -108,3 +108,11 @@ def test_a_link_claiming_another_merchants_debtor_is_unknown(app):
     with pytest.raises(links.LinkError) as exc:
         portal_links.resolve(token, TODAY)
     assert exc.value.reason == "unknown"
+
+
+def test_a_link_can_name_the_message_it_was_sent_in_and_older_links_without_one_stay_valid():
+    with_message = links.issue(KEY, 7, 123456, 3, TODAY + timedelta(days=60), message_id=987654)
+    without = links.issue(KEY, 7, 123456, 3, TODAY + timedelta(days=60))
+    assert links.verify(KEY, with_message, TODAY).message_id == 987654
+    assert links.verify(KEY, without, TODAY).message_id is None
+    assert len(with_message) - len(without) <= 4  # still fits an SMS

@@ -1,0 +1,277 @@
+"""The portal's second pass in Debian's Chromium at 390 px: what a debtor on a phone used to trip over.
+
+Each test follows one point of the issue the way a debtor meets it: a reminder that arrives
+through a real SMTP server, its link opened in the browser, photos uploaded, the transfer
+details copied to the clipboard, the QR code saved and decoded with zbar, a receipt after a
+bank statement is imported. JavaScript on and off, German and English.
+"""
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from portal.extensions import db
+from portal.links import token_for
+from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer
+from tests.debtor.test_browser import AXE, SHOTS, axe_findings, layout_problems, new_context
+from tests.dunning.helpers import start_smtp
+from tests.factories import make_invoice, make_merchant
+
+pytestmark = BROWSER_MARKS
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("\u00a0", " ").replace("\u202f", " "))
+
+
+class Site(LiveServer):
+    """A shop with debtors set up for each point: due and not-yet-due invoices, a plan request."""
+
+    def __init__(self, tmp: Path):
+        super().__init__(tmp, STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_MAX_NETWORK_RETRIES=0)
+        self.inbox, self.smtp = start_smtp(self.app)
+
+    def seed(self):
+        today = date.today()
+        shop = make_merchant("sonnenberg", name="Gartenhaus Sonnenberg", primary_color="#2e6b30",
+                             support_phone="+4971112345600", support_hours="Mo–Fr 9–17 Uhr")
+        self.shop_id = shop.id
+        due = make_invoice(shop, "RE-2026-00017", amount="308.80", due_date=(today - timedelta(days=20)).isoformat(),
+                           issue_date=(today - timedelta(days=34)).isoformat(),
+                           lines=[{"description": "Hochbeet Lärche", "quantity": 1, "amount": "308.80"}])
+        later = make_invoice(shop, "RE-2026-00042", amount="49.90", lines=[],
+                             issue_date=today.isoformat(), due_date=(today + timedelta(days=20)).isoformat())
+        self.debtor_id, self.due_id, self.later_id = due.debtor_id, due.id, later.id
+        english = make_invoice(shop, "RE-2026-00077", amount="20.00", lines=[],
+                               debtor={"external_ref": "K-EN", "email": "jane@example.co.uk", "name": "Jane Doe",
+                                       "language": "en", "phone": "+44 7700 900123"})
+        self.english_id = english.debtor_id
+        db.session.commit()
+
+    def link(self, debtor_id: int, **kw) -> str:
+        from portal.models import Debtor
+
+        with self.app.app_context():
+            return f"{self.base}/p/{token_for(db.session.get(Debtor, debtor_id), **kw)}"
+
+    def stop(self):
+        self.smtp.stop()
+        super().stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    s = Site(tmp_path_factory.mktemp("second-pass"))
+    yield s
+    s.stop()
+
+
+def shoot(page, name: str, viewport=PHONE):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}-{viewport['width']}.png"), full_page=True)
+
+
+# --------------------------------------------------------------------- 1. the amount matches the message
+
+
+def _reminder_from_the_dunning_run(site) -> tuple[str, str]:
+    """Run the real dunning pass and send its reminder through SMTP; returns (portal link, total) from the email."""
+    from portal.dunning.run import run
+    from portal.messaging import worker
+
+    with site.app.app_context():
+        run(today=date.today())
+        worker.drain(now=datetime.now(timezone.utc) + timedelta(minutes=1))
+    mails = [m for m in site.inbox.messages if m["To"] == "max@example.de"]
+    assert mails, "the dunning run sent no reminder"
+    text = mails[-1].get_body(("plain",)).get_content()
+    link = re.search(re.escape(site.base) + r"/p/[A-Za-z0-9_-]+", text).group(0)
+    total = _plain(re.search(r"Gesamtbetrag[^:]*:\s*(.+)|Zu zahlen[^:]*:\s*(.+)|Total to pay:\s*(.+)", text).group(0))
+    return link, total.split(":", 1)[1].strip()
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_the_portal_preselects_exactly_what_the_reminder_asked_for(browser, site, js):
+    link, total = _reminder_from_the_dunning_run(site)
+    assert "308,80" in total and "49,90" not in total
+    context, watch = new_context(browser, site, js=js)
+    page = context.new_page()
+    page.goto(link)
+    summary = _plain(page.locator(".summary").inner_text())
+    assert total in summary  # the overview's amount is the message's
+    assert "Alle offenen Rechnungen zusammen: 358,70" in summary
+    page.get_by_role("link", name="Jetzt bezahlen").click()
+    assert _plain(page.locator("#pay-summary .total").inner_text()).endswith(total)
+    assert page.get_by_label("Rechnung RE-2026-00017").is_checked()
+    assert not page.get_by_label("Rechnung RE-2026-00042").is_checked()  # listed, not yet due, not ticked
+    shoot(page, f"pay-preselected-{'js' if js else 'nojs'}")
+    for kind in ("plan", "promise", "dispute"):
+        page.goto(f"{site.base}/portal/requests/{kind}")
+        assert page.locator("input[name=invoices][value='%d']" % site.due_id).is_checked(), kind
+        assert not page.locator("input[name=invoices][value='%d']" % site.later_id).is_checked(), kind
+    assert watch.console_errors == [] and watch.foreign == []
+    context.close()
+
+
+# --------------------------------------------------------------------- 2. uploads never lose input
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> list[Path]:
+    """Three 12-megapixel phone photos of about 9 MB each (noise over a gradient compresses badly, like a real one)."""
+    import os
+
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    w, h = 4000, 3000
+    base = Image.blend(Image.linear_gradient("L").resize((w, h)).convert("RGB"),
+                       Image.frombytes("RGB", (w, h), os.urandom(w * h * 3)), 0.5)
+    paths = []
+    for n in range(3):
+        path = folder / f"IMG_{n + 1:04d}.jpg"
+        base.rotate(180 * n).save(path, "JPEG", quality=93)
+        paths.append(path)
+    assert all(8 * 2**20 < p.stat().st_size < 10 * 2**20 for p in paths)
+    return paths
+
+
+def _dispute_form(page, site, text: str, photos, lang="de"):
+    page.goto(f"{site.base}/portal/requests/dispute")
+    page.locator("input[name=reason][value=damaged]").check()
+    page.fill("#details", text)
+    page.set_input_files("#files", [str(p) for p in photos])
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_without_javascript_three_big_photos_answer_with_the_same_form_and_the_text_kept(browser, site, photos, lang):
+    context, watch = new_context(browser, site, js=False, lang="de-DE")
+    page = context.new_page()
+    page.goto(site.link(site.debtor_id))
+    page.goto(f"{site.base}/portal/language/{lang}?next=/portal/")
+    limits = "bis zu 5 Dateien, je bis 10 MB, zusammen bis 20 MB" if lang == "de" else "up to 5 files, each up to 10 MB, together up to 20 MB"
+    page.goto(f"{site.base}/portal/requests/dispute")
+    assert limits in page.locator("main").inner_text()  # stated before choosing files
+    text = "Das Hochbeet kam mit gebrochenen Brettern an, siehe Fotos."
+    _dispute_form(page, site, text, photos)
+    with page.expect_response(lambda r: r.url.endswith("/portal/requests/dispute") and r.request.method == "POST") as answer:
+        page.locator("main form button[type=submit]").click()
+    assert answer.value.status == 413
+    assert page.locator("#details").input_value() == text
+    assert page.locator("input[name=reason][value=damaged]").is_checked()
+    alert = _plain(page.get_by_role("alert").inner_text())
+    for p in photos:
+        assert p.name in alert
+    assert ("zusammen" in alert) if lang == "de" else ("together" in alert)
+    assert "Gartenhaus Sonnenberg" in page.locator("header").inner_text()  # the branded page, not a bare 413
+    assert page.evaluate("document.documentElement.lang") == lang
+    shoot(page, f"dispute-too-large-{lang}")
+    assert watch.console_errors == []
+    context.close()
+
+
+def test_with_javascript_photos_are_made_smaller_before_sending(browser, site, photos):
+    from PIL import Image
+    from sqlalchemy import select
+
+    from portal.cases.storage import load
+    from portal.models import Attachment, Case, Merchant
+
+    with site.app.app_context():
+        extra = make_invoice(db.session.get(Merchant, site.shop_id),
+                             "RE-2026-00090", amount="15.00", lines=[],
+                             debtor={"external_ref": "K-PHOTO", "email": "photo@example.de", "name": "Paula Foto"})
+        debtor_id, invoice_id = extra.debtor_id, extra.id
+    context, watch = new_context(browser, site, js=True)
+    page = context.new_page()
+    page.goto(site.link(debtor_id))
+    page.goto(f"{site.base}/portal/requests/dispute")
+    assert "verkleinert" in page.locator("#files-hint").inner_text()  # said before choosing
+    page.locator(f"input[name=invoices][value='{invoice_id}']").check()
+    _dispute_form(page, site, "Drei Fotos vom Schaden an der Lieferung.", photos)
+    expect(page.locator("#files-status")).to_contain_text("verkleinert", timeout=20_000)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/portal/cases/\d+$"))
+    with site.app.app_context():
+        case = db.session.scalars(select(Case).where(Case.debtor_id == debtor_id)).one()
+        files = db.session.scalars(select(Attachment).where(Attachment.case_id == case.id)).all()
+        assert len(files) == 3
+        for item in files:
+            assert item.mime_type == "image/jpeg" and item.filename.endswith(".jpg")
+            with Image.open(io.BytesIO(load(item.storage_key))) as img:
+                assert 1_800_000 <= img.width * img.height <= 2_000_000  # readable, not a thumbnail
+                assert img.width > img.height
+            assert item.size < 3 * 2**20
+    assert watch.console_errors == []
+    context.close()
+
+
+# --------------------------------------------------------------------- 6. language and format
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_an_english_debtors_new_link_flow_stays_english_in_a_german_browser(browser, site, js):
+    from sqlalchemy import select
+
+    from portal.models import Message
+
+    context, watch = new_context(browser, site, js=js, lang="de-DE")
+    page = context.new_page()
+    response = page.goto(site.link(site.english_id, today=date.today() - timedelta(days=400)))
+    assert response.status == 410
+    assert page.evaluate("document.documentElement.lang") == "en"
+    assert "This link has expired" in page.locator("main").inner_text()
+    page.fill("#contact", "jane@example.co.uk")
+    page.get_by_role("button", name="Send new link").click()
+    assert page.evaluate("document.documentElement.lang") == "en"
+    assert "Check your messages" in page.locator("h1").inner_text()
+    assert "Gartenhaus Sonnenberg" in page.locator("header").inner_text()
+    shoot(page, f"link-sent-en-{'js' if js else 'nojs'}")
+    with site.app.app_context():
+        sent = db.session.scalars(select(Message).where(Message.debtor_id == site.english_id,
+                                                        Message.purpose == "new_link")).all()
+        assert sent and all(m.language == "en" for m in sent)
+    assert watch.console_errors == []
+    context.close()
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_error_pages_are_branded_in_the_debtors_language_with_a_way_back(browser, site, lang):
+    context, watch = new_context(browser, site, lang="de-DE" if lang == "en" else "en-GB", bypass_csp=True)
+    page = context.new_page()
+    page.goto(site.link(site.debtor_id))
+    page.goto(f"{site.base}/portal/language/{lang}?next=/portal/")
+    findings = {}
+    for path, status in (("/portal/nothing-here", 404), ("/portal/leave", 405), ("/portal/invoices/999999", 404)):
+        response = page.goto(site.base + path)
+        assert response.status == status, path
+        assert page.evaluate("document.documentElement.lang") == lang
+        assert "Gartenhaus Sonnenberg" in page.locator("header").inner_text()
+        back = page.get_by_role("link", name="Zurück zu Ihren Rechnungen" if lang == "de" else "Back to your invoices")
+        assert back.get_attribute("href") == "/portal/"
+        shoot(page, f"error-{status}-{lang}")
+        found = axe_findings(page)
+        if found:
+            findings[path] = found
+    assert findings == {}
+    context.close()
+
+
+def test_dates_have_four_digit_years_and_the_page_has_a_favicon(browser, site):
+    context, watch = new_context(browser, site)
+    page = context.new_page()
+    page.goto(site.link(site.debtor_id))
+    page.goto(f"{site.base}/portal/invoices/{site.due_id}")
+    text = page.locator("main").inner_text()
+    assert re.search(r"\b\d{2}\.\d{2}\.\d{4}\b", text) and not re.search(r"\b\d{2}\.\d{2}\.\d{2}\b(?!\d)", text)
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(site.base + icon).status == 200
+    assert watch.broken == []
+    context.close()
