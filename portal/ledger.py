@@ -162,6 +162,38 @@ def cancel(invoice: Invoice, *, on: date, actor: str, reason: str | None = None)
     return True
 
 
+def write_off(invoice: Invoice, *, on: date, actor: str, reason: str | None = None) -> bool:
+    """Write off what is still open: a write-off entry for the remainder, escalation stops for good.
+
+    Returns False when it was already written off (a repeat is a no-op).
+    """
+    if invoice.status == InvoiceStatus.WRITTEN_OFF.value:
+        return False
+    if invoice.status != InvoiceStatus.OPEN.value:
+        raise InvoiceClosed(f"a {invoice.status.replace('_', ' ')} invoice cannot be written off")
+    invoice = lock(invoice.id)
+    if invoice.open_minor <= 0:
+        raise InvoiceClosed("nothing is open on this invoice")
+    book(
+        invoice,
+        kind="write_off",
+        amount_minor=invoice.open_minor,
+        source="staff" if actor.startswith("user:") else "api",
+        external_ref=f"write_off:{invoice.id}",
+        booked_on=on,
+        actor=actor,
+        memo=reason or "Remainder written off",
+    )
+    invoice.status = InvoiceStatus.WRITTEN_OFF.value  # the booking marked it paid; written off is the truer state
+    invoice.closed_on = on
+    invoice.next_action_on = None
+    from portal.dunning import escalation
+
+    escalation.stopped(invoice, on)
+    db.session.add(Event.on_invoice(invoice, "invoice.written_off", actor, {"reason": reason} if reason else None))
+    return True
+
+
 def charges(invoice: Invoice) -> dict[str, int]:
     """Sum of entries per kind (minor units, signed), for itemised display."""
     totals: dict[str, int] = {}

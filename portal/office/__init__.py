@@ -94,4 +94,4 @@ from portal.office import auth, views  # noqa: E402,F401
 from portal.office import cases, outbox, settings, users  # noqa: E402,F401
 from portal.office import payments  # noqa: E402,F401
 from portal.office import webhooks  # noqa: E402,F401
-from portal.office import debtors, invoices  # noqa: E402,F401
+from portal.office import actions, debtors, invoices  # noqa: E402,F401

@@ -52,8 +52,12 @@ def dashboard():
 
 @bp.get("/invoices/<int:invoice_id>")
 def invoice_detail(invoice_id: int):
-    invoice = scoped_get(Invoice, invoice_id)
+    return invoice_page(scoped_get(Invoice, invoice_id))
+
+
+def invoice_page(invoice: Invoice, status: int = 200, error: str | None = None):
+    """The invoice with its balance, actions and timeline (again with `error` and 422 after a bad form)."""
     return render_template(
         "office/invoice.html", invoice=invoice, totals=ledger.charges(invoice),
-        timeline=presenter.for_invoice(invoice),
-    )
+        timeline=presenter.for_invoice(invoice), error=error, today=today_for(g.merchant.timezone),
+    ), status

@@ -175,6 +175,13 @@ def _invoice_cancelled(v: View) -> str:
     return _("Invoice cancelled")
 
 
+@presents("invoice.written_off", example={"reason": "Kleinbetrag"})
+def _invoice_written_off(v: View) -> str:
+    if v.get("reason"):
+        return _("Invoice written off (reason: %(reason)s)", reason=v.get("reason"))
+    return _("Invoice written off")
+
+
 @presents("invoice.handed_over", example={"step": "handover"})
 def _handed_over(v: View) -> str:
     return _("Claim handed over to the collection agency")
@@ -264,9 +271,12 @@ def _step(v: View) -> str:
 @presents("dunning.paused", example={"reason": "dispute", "until": "2026-02-01"})
 def _paused(v: View) -> str:
     until = v.day("until")
+    reason = labels.pause_reason(v.get("reason"))
+    if v.get("reason") == "staff" and v.get("note"):
+        reason = v.get("note")  # the reason the staff member gave
     if until:
-        return _("Reminders paused until %(day)s: %(reason)s", day=until, reason=labels.pause_reason(v.get("reason")))
-    return _("Reminders paused: %(reason)s", reason=labels.pause_reason(v.get("reason")))
+        return _("Reminders paused until %(day)s: %(reason)s", day=until, reason=reason)
+    return _("Reminders paused: %(reason)s", reason=reason)
 
 
 @presents("dunning.resumed", example={"reason": "dispute", "next_action_on": "2026-02-10"})
@@ -565,6 +575,22 @@ _staff("staff.attachment.download", lambda v: _("Attachment of a request downloa
 _staff("staff.letters.batch_download", lambda v: _("Letters of %(day)s downloaded for printing (%(count)s)",
                                                   day=v.day("day") or "–", count=v.get("letters", 0)),
        {"day": "2026-01-15", "letters": 4})
+_staff("staff.payment.record", lambda v: _("Payment of %(amount)s recorded", amount=v.money()),
+       {"amount_minor": 4990, "currency": "EUR", "received_on": "2026-01-10", "reference": "Bar"})
+_staff("staff.invoice.write_off", lambda v: _("Remaining %(amount)s written off", amount=v.money()),
+       {"amount_minor": 250, "currency": "EUR", "reason": "Kleinbetrag"})
+_staff("staff.dunning.pause", lambda v: _("Reminders paused until %(day)s: %(note)s", day=v.day("until"), note=v.get("note", ""))
+       if v.day("until") else _("Reminders paused: %(note)s", note=v.get("note") or _("no reason given")),
+       {"until": "2026-02-01", "note": "Kunde im Urlaub"})
+_staff("staff.dunning.resume", lambda v: _("Reminders resumed"), {"next_action_on": "2026-02-10"})
+_staff("staff.message.resend", lambda v: _("%(step)s sent again %(channel)s", step=step_label(v.get("step")),
+                                           channel=labels.channel_by(v.get("channel"))),
+       {"message_id": 1, "step": "notice_1", "channel": "letter"})
+_staff("staff.links.send", lambda v: _("New portal link sent %(channel)s", channel=labels.channel_by(v.get("channel")))
+       if v.get("channel") else _("New portal link sent"), {"debtor_id": 1, "message_id": 1, "channel": "email"})
+_staff("staff.links.revoke", lambda v: _("All earlier portal links revoked; a new link was sent") if v.get("new_link_sent")
+       else _("All portal links revoked"), {"debtor_id": 1, "new_link_sent": True})
+_staff("staff.debtor.view_as_customer", lambda v: _("Looked at the portal as the customer sees it"), {"debtor_id": 1})
 _staff("staff.invoices.export", lambda v: _("Open items exported as CSV"), {"filters": {"status": "open"}})
 _staff("staff.handover.export", lambda v: _("Handed-over claims exported (%(count)s)", count=v.get("claims", 0)),
        {"claims": 2})
@@ -636,14 +662,17 @@ def build(events: Iterable, ctx: Context) -> list[Entry]:
         if primary is not None:
             continue
         view = View(e, ctx)
+        echoes = [echo for echo in siblings if echo is not e and _is_echo(echo, e)]
+        for echo in echoes:  # what staff typed with the act (a note) belongs to its sentence
+            for key, value in (echo.data or {}).items():
+                view.data.setdefault(key, value)
         if e.kind == "dunning.step":
             view.merged_message = absorbed.get(e.id) or _step_message(e, ctx)
         fn = PRESENTERS.get(e.kind)
         text = fn(view) if fn is not None else _("Something was recorded (technical details below).")
         details = _details(e)
-        for echo in siblings:
-            if echo is not e and _is_echo(echo, e):
-                details += _details(echo)
+        for echo in echoes:
+            details += _details(echo)
         entries.append(Entry(at=e.occurred_at, kind=e.kind, sentence=text, actor=present_actor(e.actor, ctx, e.data),
                              links=_links(e, view), details=details, event_ids=[e.id], invoice_id=e.invoice_id))
     return entries

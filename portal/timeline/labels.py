@@ -80,6 +80,8 @@ PURPOSES = {
 
 def step_label(key: str | None, legal: str | None = None) -> str:
     """The name of an escalation step: the default steps by key, a merchant's own by legal meaning."""
+    if key and key.startswith("resend:"):  # a step sent again by staff: "resend:<step>:<when>"
+        key = key.split(":")[1]
     if key in STEP_LABELS:
         return str(STEP_LABELS[key])
     if key and key.startswith("case:"):
