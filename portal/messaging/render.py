@@ -76,7 +76,8 @@ def context_for(message: Message, *, link: str | None = None) -> dict:
         # The link knows its message: the portal preselects exactly the invoices this message asks for.
         link = url_for_debtor(debtor, message_id=message.id)
     ctx = dict(message.context or {})
-    ctx.update(message=message, debtor=debtor, merchant=merchant, link=link, invoices=invoices)
+    ctx.update(message=message, debtor=debtor, merchant=merchant, link=link, invoices=invoices,
+               company_lines=company_lines(merchant))
     if "items" in ctx:
         items = _items(message.context, {inv.id for inv in invoices})
         currency = ctx.get("currency", "EUR")
@@ -86,6 +87,28 @@ def context_for(message: Message, *, link: str | None = None) -> dict:
             if key in ctx:
                 ctx[key] = _day(ctx[key])
     return ctx
+
+
+def company_lines(merchant: Merchant) -> list[str]:
+    """The merchant's mandatory company details (§ 37a HGB, § 35a GmbHG, § 80 AktG) for letter and email footers."""
+    from portal.domain.company import details
+
+    d = details(merchant)
+    parts = []
+    if d.registered_office:
+        parts.append(_("Registered office: %(office)s", office=d.registered_office))
+    if d.register:
+        parts.append(_("Register court: %(register)s", register=d.register))
+    if d.general_partner:
+        parts.append(_("Personally liable partner: %(partner)s", partner=d.general_partner))
+    if d.people:
+        parts.append(_("Management board: %(names)s", names=d.people) if d.people_is_board
+                     else _("Managing directors: %(names)s", names=d.people))
+    if d.supervisory_chair:
+        parts.append(_("Chair of the supervisory board: %(name)s", name=d.supervisory_chair))
+    if d.vat_id:
+        parts.append(_("VAT ID: %(vat_id)s", vat_id=d.vat_id))
+    return parts
 
 
 def _render(name: str, ctx: dict) -> tuple[str, str | None]:
@@ -218,10 +241,55 @@ def render_letter_html(message: Message, *, link: str | None = None, texts: dict
             from portal.clock import today_for
 
             ctx["today"] = today_for(ctx["merchant"].timezone)
+        ctx["country_line"] = country_line(ctx["debtor"], ctx["merchant"])
+        ctx["claim_notes"] = claim_notes(ctx.get("items", []))
         words = _slots(message, ctx, html=True, texts=texts)
         html = current_app.jinja_env.get_template("messages/letter.html").render(
             ctx, words=words, family=wording.KINDS[message.template].family)
     return html
+
+
+def claim_notes(items: list[dict]) -> list[str]:
+    """Below the letter's claim table: the interest periods by rate, and which kinds of costs it contains."""
+    from babel.numbers import format_decimal
+    from flask_babel import get_locale
+
+    from portal.i18n import format_day
+
+    periods: dict[str, list] = {}
+    costs = []
+    for item in items:
+        if item.get("interest_refused"):
+            costs.append(_("Default interest accrues from the day after default and will be charged separately."))
+        for charge in item["charges"]:
+            if charge["label"] == "interest":
+                for s in charge["segments"]:
+                    span = periods.setdefault(str(s["rate"]), [s["from"], s["to"]])
+                    span[0], span[1] = min(span[0], s["from"]), max(span[1], s["to"])
+            else:
+                label = _("Flat fee for late payment (§ 288 (5) BGB)") if charge["label"] == "fee_flat" else _("Dunning fee")
+                if label not in costs:
+                    costs.append(label)
+    notes = []
+    if periods:
+        spans = [_("%(rate)s %% p. a. from %(start)s to %(end)s", rate=format_decimal(float(rate), "0.00", locale=get_locale()),
+                   start=format_day(a), end=format_day(b)) for rate, (a, b) in sorted(periods.items(), key=lambda p: p[1][0])]
+        notes.append(_("Default interest (§ 288 BGB): %(periods)s, on the open invoice amount.", periods="; ".join(spans)))
+    fees = [c for c in costs if c != _("Default interest accrues from the day after default and will be charged separately.")]
+    if fees:
+        notes.append(_("Costs: %(labels)s.", labels=", ".join(fees)))
+    notes += [c for c in costs if c not in fees]
+    return notes
+
+
+def country_line(debtor: Debtor | None, merchant: Merchant) -> str | None:
+    """The last line of a foreign address: the country's name in capitals, in the sender's language (DIN 5008, UPU)."""
+    if debtor is None or not debtor.country or debtor.country.upper() == (merchant.country or "DE").upper():
+        return None
+    from babel import Locale
+
+    locale = Locale("de") if (merchant.country or "DE").upper() in ("DE", "AT", "CH") else Locale("en")
+    return locale.territories.get(debtor.country.upper(), debtor.country).upper()
 
 
 def _transfer(ctx: dict):

@@ -1,7 +1,7 @@
 """Back-office forms (Flask-WTF: CSRF on every one)."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, IntegerField, PasswordField, StringField, URLField
+from wtforms import BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField, URLField
 from wtforms.validators import URL, AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 
@@ -19,6 +19,14 @@ class SettingsForm(FlaskForm):
     postal_code = StringField(_l("Postal code"), validators=[Optional(), Length(max=20)])
     city = StringField(_l("City"), validators=[Optional(), Length(max=100)])
     support_email = EmailField(_l("Support email"), validators=[Optional(), Length(max=254)])
+    legal_form = SelectField(_l("Legal form"), choices=[], validate_choice=False, validators=[Optional()])
+    registered_office = StringField(_l("Registered office (Sitz)"), validators=[Optional(), Length(max=100)])
+    register_court = StringField(_l("Register court"), validators=[Optional(), Length(max=100)])
+    register_number = StringField(_l("Register number"), validators=[Optional(), Length(max=40)])
+    managing_directors = StringField(_l("Managing directors (AG: management board), all of them"), validators=[Optional(), Length(max=300)])
+    general_partner = StringField(_l("Personally liable partner (GmbH & Co. KG): name, registered office, register, managing directors"), validators=[Optional(), Length(max=300)])
+    supervisory_chair = StringField(_l("Chair of the supervisory board (AG)"), validators=[Optional(), Length(max=120)])
+    vat_id = StringField(_l("VAT ID (USt-IdNr.)"), validators=[Optional(), Length(max=30)])
     support_phone = StringField(_l("Support phone"), validators=[Optional(), Length(max=40)])
     support_hours = StringField(_l("Support hours"), validators=[Optional(), Length(max=200)])
     iban = StringField(_l("IBAN"), validators=[DataRequired(), Length(max=42)])

@@ -6,6 +6,7 @@ from flask import flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal.domain import company
 from portal.domain.contrast import palette
 from portal.domain.iban import BankAccountError, validate_bank_account
 from portal.domain.money import MoneyError, minor_to_str, parse_minor
@@ -16,7 +17,8 @@ from portal.office.forms import SettingsForm
 register_nav("office.settings", _l("Settings"), admin_only=True)
 
 PLAIN_FIELDS = (
-    "name", "legal_name", "street", "postal_code", "city", "support_email", "support_phone", "support_hours",
+    "name", "legal_name", "legal_form", "registered_office", "register_court", "register_number", "managing_directors",
+    "general_partner", "supervisory_chair", "street", "postal_code", "city", "support_email", "support_phone", "support_hours",
     "account_holder", "logo_url", "primary_color", "accent_color", "imprint_url", "privacy_url", "link_ttl_days",
     "link_step_up", "business_flat_fee", "plan_max_rates", "plan_first_rate_days", "plan_include_charges",
     "plan_grace_days", "promise_max_days", "case_sla_business_days",
@@ -24,6 +26,45 @@ PLAIN_FIELDS = (
 MONEY_FIELDS = {"dunning_fee_cap": "dunning_fee_cap_minor", "plan_min_rate": "plan_min_rate_minor",
                 "plan_max_total": "plan_max_total_minor"}
 CURRENCY = "EUR"  # the merchant's rules are set in the currency of its home market
+
+LEGAL_FORM_LABELS = {
+    "": _l("Not stated"),
+    "sole": _l("Sole trader, not registered (Einzelunternehmen)"),
+    "gbr": _l("Civil-law partnership (GbR)"),
+    "ek": _l("Registered merchant (e. K.)"),
+    "ohg": _l("General partnership (OHG)"),
+    "kg": _l("Limited partnership (KG)"),
+    "gmbh_co_kg": _l("GmbH & Co. KG"),
+    "gmbh": _l("Limited company (GmbH)"),
+    "ug": _l("Entrepreneurial company (UG haftungsbeschränkt)"),
+    "ag": _l("Stock corporation (AG)"),
+    "other": _l("Other legal form"),
+}
+REQUIRED_MESSAGES = {
+    "registered_office": _l("Your legal form must state its registered office on every letter and email."),
+    "register_court": _l("Your legal form must state its register court on every letter and email."),
+    "register_number": _l("Your legal form must state its register number on every letter and email."),
+    "managing_directors": _l("Your legal form must name all managing directors (AG: the management board) on every letter and email."),
+    "general_partner": _l("A GmbH & Co. KG must name its personally liable partner with its registered office, register and managing directors."),
+    "supervisory_chair": _l("An AG must name the chair of its supervisory board on every letter and email."),
+}
+
+
+def _company_errors(form) -> dict[str, str]:
+    """The company details the chosen legal form requires (§ 37a, § 125a HGB, § 35a GmbHG, § 80 AktG)."""
+    errors = {}
+    legal_form = form.legal_form.data or ""
+    if legal_form not in LEGAL_FORM_LABELS:
+        errors["legal_form"] = _("Please choose a legal form from the list.")
+        return errors
+    values = {f: getattr(form, f).data for f in company.FIELDS}
+    for field in company.missing_fields(legal_form, values):
+        errors[field] = str(REQUIRED_MESSAGES[field])
+    try:
+        form.vat_id.data = company.normal_vat_id(form.vat_id.data)
+    except ValueError:
+        errors["vat_id"] = _("This is not a valid VAT ID (for Germany: DE and 9 digits, e.g. DE123456789).")
+    return errors
 
 
 def masked(secret: str | None) -> str | None:
@@ -38,6 +79,7 @@ def settings():
     require_admin()
     merchant = g.merchant
     form = SettingsForm(obj=merchant)
+    form.legal_form.choices = [(key, str(label)) for key, label in LEGAL_FORM_LABELS.items()]
     if not form.is_submitted():
         form.iban.data = merchant.iban
         for field, column in MONEY_FIELDS.items():
@@ -45,7 +87,7 @@ def settings():
         form.stripe_secret_key.data = form.stripe_webhook_secret.data = ""
     status = 200
     if form.validate_on_submit():
-        errors = {}
+        errors = _company_errors(form)
         try:
             account = validate_bank_account(form.iban.data, form.bic.data or None)
         except BankAccountError as exc:
@@ -71,6 +113,9 @@ def settings():
                 if getattr(merchant, field) != value and not (value is None and field in ("name", "legal_name")):
                     setattr(merchant, field, value)
                     changed.append(field)
+            if merchant.vat_id != form.vat_id.data:
+                merchant.vat_id = form.vat_id.data
+                changed.append("vat_id")
             if (merchant.iban, merchant.bic) != (account.iban, account.bic):
                 merchant.iban, merchant.bic = account.iban, account.bic
                 changed.append("bank_account")
@@ -99,7 +144,14 @@ def settings():
     elif form.is_submitted():
         status = 422
     return render_template(
-        "office/settings.html", form=form, stripe_key=masked(merchant.stripe_secret_key),
+        "office/settings.html", form=form, company_missing=_company_missing(merchant), stripe_key=masked(merchant.stripe_secret_key),
         webhook_secret=masked(merchant.stripe_webhook_secret), colours=palette(merchant.primary_color, merchant.accent_color),
         webhook_url=url_for("office.dashboard", _external=True).replace("/office/", f"/webhooks/stripe/{merchant.slug}"),
     ), status
+
+
+def _company_missing(merchant) -> bool:
+    """No legal form stated although the registered name carries one: letters and emails lack the details."""
+    import re
+
+    return not merchant.legal_form and bool(re.search(r"\b(GmbH|AG|KG|OHG|UG|e\. ?K\.?)\b", merchant.legal_name or ""))

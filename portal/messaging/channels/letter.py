@@ -58,7 +58,8 @@ def batch_messages(merchant_id: int, day: date) -> list[Message]:
 
 
 def print_batch(merchant_id: int, day: date) -> tuple[bytes, int]:
-    """All letters of the day as one PDF, each starting on a sheet of its own (duplex-safe); and their count."""
+    """All letters of the day as one PDF for simplex printing: each letter's pages in order, a one-page
+    letter is one page (no blank backs to insert into the envelope); and their count."""
     writer = PdfWriter()
     count = 0
     for message in batch_messages(merchant_id, day):
@@ -68,9 +69,6 @@ def print_batch(merchant_id: int, day: date) -> tuple[bytes, int]:
         reader = PdfReader(path)
         for page in reader.pages:
             writer.add_page(page)
-        if len(reader.pages) % 2:
-            width, height = reader.pages[0].mediabox.width, reader.pages[0].mediabox.height
-            writer.add_blank_page(width=width, height=height)
         count += 1
     out = io.BytesIO()
     writer.write(out)
