@@ -5,8 +5,8 @@ court and number, managing directors (AG: management board and supervisory board
 the personally liable partner of a GmbH & Co. KG, and the VAT ID. All optional in the
 schema; the settings form requires what the chosen legal form needs.
 
-Revision ID: 0005_company_details
-Revises: 0004
+Revision ID: 0007_company_details
+Revises: 0006
 Create Date: 2026-12-02 07:00:00
 
 """
@@ -14,8 +14,8 @@ from alembic import op
 import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
-revision = '0005_company_details'
-down_revision = '0004'
+revision = '0007_company_details'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
