@@ -126,6 +126,7 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.globals["step_label"] = timeline_labels.step_label
     app.jinja_env.globals["pause_reason"] = timeline_labels.pause_reason
+    app.jinja_env.globals["action_label"] = timeline_labels.action_label
 
     from portal.cases import messages as case_messages
 

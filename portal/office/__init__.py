@@ -94,4 +94,12 @@ from portal.office import auth, views  # noqa: E402,F401
 from portal.office import cases, outbox, settings, users  # noqa: E402,F401
 from portal.office import payments  # noqa: E402,F401
 from portal.office import webhooks  # noqa: E402,F401
-from portal.office import actions, debtors, invoices  # noqa: E402,F401
+from portal.office import actions, audit_log, debtors, invoices, keys  # noqa: E402,F401
+
+
+@bp.errorhandler(403)
+def forbidden(error):
+    """A clear "no permission" page inside the back office (not the generic "try again later")."""
+    from flask import render_template
+
+    return render_template("office/forbidden.html"), 403

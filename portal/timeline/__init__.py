@@ -591,6 +591,11 @@ _staff("staff.links.send", lambda v: _("New portal link sent %(channel)s", chann
 _staff("staff.links.revoke", lambda v: _("All earlier portal links revoked; a new link was sent") if v.get("new_link_sent")
        else _("All portal links revoked"), {"debtor_id": 1, "new_link_sent": True})
 _staff("staff.debtor.view_as_customer", lambda v: _("Looked at the portal as the customer sees it"), {"debtor_id": 1})
+_staff("staff.api_key.create", lambda v: _("API key “%(name)s” created", name=v.get("name", "")) if v.get("name")
+       else _("API key created"), {"key_id": 1, "prefix": "stl_1a2b3c4d", "name": "Shopware"})
+_staff("staff.api_key.revoke", lambda v: _("API key “%(name)s” revoked", name=v.get("name", "")) if v.get("name")
+       else _("API key revoked"), {"key_id": 1, "prefix": "stl_1a2b3c4d", "name": "Shopware"})
+_staff("staff.audit_log.export", lambda v: _("Audit log exported as CSV"), {"rows": 12})
 _staff("staff.invoices.export", lambda v: _("Open items exported as CSV"), {"filters": {"status": "open"}})
 _staff("staff.handover.export", lambda v: _("Handed-over claims exported (%(count)s)", count=v.get("claims", 0)),
        {"claims": 2})

@@ -110,3 +110,11 @@ def field_list(fields) -> str:
 
     names = sorted({str(DEBTOR_FIELDS.get(f, _("other details"))) for f in fields or ()})
     return ", ".join(names)
+
+
+def action_label(kind: str) -> str:
+    """A staff action's name for the audit log's filter: its sentence without data ("Password changed")."""
+    from portal import timeline
+    from portal.models import Event
+
+    return timeline.sentence(Event(kind=kind, actor="", data=None))

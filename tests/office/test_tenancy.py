@@ -56,7 +56,13 @@ def extra_foreign_ids(merchant_b, invoice) -> dict[str, int]:
                            body="{}", status="failed")
     db.session.add(hook)
     db.session.commit()
-    return {"message_id": message.id, "entry_id": bank_entry.id, "endpoint_id": endpoint.id, "delivery_id": hook.id}
+    from portal.models import ApiKey
+    from tests.factories import make_api_key
+
+    make_api_key(merchant_b)
+    key = db.session.query(ApiKey).filter_by(merchant_id=merchant_b.id).first()
+    return {"message_id": message.id, "entry_id": bank_entry.id, "endpoint_id": endpoint.id, "delivery_id": hook.id,
+            "key_id": key.id}
 
 
 def office_rules(app):
