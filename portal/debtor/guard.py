@@ -108,3 +108,12 @@ def phone(value) -> str:
     from portal.domain.contact import readable_phone
 
     return readable_phone(value)
+
+
+@bp.app_template_filter("plain_amount")
+def plain_amount(value) -> str:
+    """An amount as a banking app's amount field takes it: digits and the locale's decimal sign, no currency
+    and no thousands separator ("1234,50" in German, "1234.50" in English)."""
+    from flask_babel import format_decimal
+
+    return format_decimal(value.decimal, format="0.00")

@@ -5,7 +5,7 @@ views only choose the invoices, call them, and record `payment.started` events.
 """
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from portal.debtor import bp, events
 from portal.debtor import session as portal_session
@@ -113,7 +113,38 @@ def transfer():
         db.session.rollback()
         return render_template("debtor/transfer.html", details=None, chosen=chosen), 409
     db.session.commit()  # a reference covering several invoices is kept, so the bank transfer can be matched
-    return render_template("debtor/transfer.html", details=details, chosen=chosen)
+    return render_template("debtor/transfer.html", details=details, chosen=chosen, qr_name=_qr_name(debtor, details))
+
+
+def _qr_name(debtor, details) -> str:
+    from portal.domain.spreadsheet import safe_zip_part
+
+    return safe_zip_part(f"GiroCode-{debtor.merchant.name}-{details.reference}") + ".png"
+
+
+@bp.route("/portal/pay/transfer/qr.png")
+def transfer_qr():
+    """The transfer's EPC QR code as a PNG download: a phone cannot scan its own screen, but banking
+    apps read a GiroCode from the photo gallery."""
+    from portal.payments.qr import qr_png
+
+    debtor = portal_session.current_debtor()
+    chosen = selected(open_invoices(debtor, today(debtor)), _ids(request.args))
+    if not chosen:
+        abort(404)
+    try:
+        details = transfer_for(debtor, [v.invoice for v in chosen])
+    except TransferUnavailable:
+        db.session.rollback()
+        abort(404)
+    db.session.commit()
+    if details.payload is None:
+        abort(404)
+    response = current_app.make_response(qr_png(details.payload, scale=10))
+    response.mimetype = "image/png"
+    response.headers["Content-Disposition"] = f'attachment; filename="{_qr_name(debtor, details)}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/portal/pay/return")

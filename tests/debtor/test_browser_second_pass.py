@@ -275,3 +275,70 @@ def test_dates_have_four_digit_years_and_the_page_has_a_favicon(browser, site):
     assert icon.status == 200 and icon.headers["content-type"] == "image/vnd.microsoft.icon"
     assert watch.broken == []
     context.close()
+
+
+# --------------------------------------------------------------------- 3. transfer from the same phone
+
+
+def _transfer_details(site, invoice_id):
+    from portal.models import Debtor, Invoice
+    from portal.payments.transfer import transfer_for
+
+    with site.app.app_context():
+        invoice = db.session.get(Invoice, invoice_id)
+        details = transfer_for(db.session.get(Debtor, invoice.debtor_id), [invoice])
+        db.session.commit()
+        return details
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_copy_buttons_put_the_exact_iban_amount_and_reference_on_the_clipboard(browser, site, lang):
+    details = _transfer_details(site, site.due_id)
+    context = browser.new_context(viewport=PHONE, locale="de-DE", permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(site.link(site.debtor_id))
+    page.goto(f"{site.base}/portal/language/{lang}?next=/portal/pay/transfer?invoice={site.due_id}")
+    copy = "Kopieren" if lang == "de" else "Copy"
+    expected = {"IBAN": "DE89370400440532013000", ("Verwendungszweck" if lang == "de" else "Reference"): details.reference,
+                ("Betrag" if lang == "de" else "Amount"): "308,80" if lang == "de" else "308.80"}
+    for label, value in expected.items():
+        page.get_by_role("button", name=f"{copy} {label}").click()
+        expect(page.locator(f"button[data-copy='{value}']")).to_contain_text("Kopiert" if lang == "de" else "Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == value
+    main = page.locator("main").inner_text()
+    assert "DE89 3704 0044 0532 0130 00" in main and details.reference_grouped in main
+    assert all(len(group) <= 4 for group in details.reference_grouped.split(" "))
+    assert layout_problems(page) == []
+    shoot(page, f"transfer-copy-{lang}")
+    page.set_viewport_size(DESKTOP)
+    shoot(page, f"transfer-copy-{lang}", DESKTOP)
+    context.close()
+
+
+def test_without_javascript_the_details_are_selectable_text_and_no_dead_buttons_show(browser, site):
+    context, watch = new_context(browser, site, js=False)
+    page = context.new_page()
+    page.goto(site.link(site.debtor_id))
+    page.goto(f"{site.base}/portal/pay/transfer?invoice={site.due_id}")
+    assert page.get_by_role("button", name=re.compile("Kopieren")).count() == 0
+    assert page.locator("#iban").inner_text() == "DE89 3704 0044 0532 0130 00"
+    context.close()
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_the_saved_qr_code_image_decodes_with_zbar_to_the_pages_payload(browser, site, js, tmp_path):
+    details = _transfer_details(site, site.due_id)
+    context, watch = new_context(browser, site, js=js)
+    context = context
+    page = context.new_page()
+    page.goto(site.link(site.debtor_id))
+    page.goto(f"{site.base}/portal/pay/transfer?invoice={site.due_id}")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="QR-Code als Bild speichern").click()
+    target = tmp_path / download.value.suggested_filename
+    download.value.save_as(target)
+    assert target.suffix == ".png" and target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    decoded = subprocess.run(["zbarimg", "-q", "--raw", "-Sbinary", str(target)], capture_output=True, check=True).stdout
+    assert decoded.decode("utf-8") == details.payload
+    assert watch.console_errors == []
+    context.close()
