@@ -117,6 +117,12 @@ def add_payment(number: str):
     except ledger.BookingConflict as exc:
         db.session.rollback()
         return _conflict(str(exc))
+    if booking.created:
+        from portal.payments import receipts
+
+        db.session.refresh(invoice)
+        receipts.queue(invoice.debtor, [invoice], ref=data.reference, method="shop", paid_on=data.received_on,
+                       amount_minor=data.amount_minor)
     db.session.commit()
     db.session.refresh(invoice)
     payload = {

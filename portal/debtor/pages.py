@@ -14,7 +14,7 @@ from portal.debtor import session as portal_session
 from portal.debtor.forms import VerifyForm
 from portal.debtor.pagecache import render_page
 from portal.debtor.queries import (case_headings, invoice_of, open_invoices, overview_invoices, preselected, timeline,
-                                   total_of, with_requested_plans)
+                                   paid_by, total_of, with_requested_plans)
 from portal.domain import stepup
 from portal.extensions import db, limiter
 from portal.models import Debtor, Event
@@ -48,7 +48,7 @@ def invoice(invoice_id: int):
     debtor = portal_session.current_debtor()
     view = with_requested_plans(debtor, [invoice_of(debtor, invoice_id, today(debtor))])[0]
     viewed(debtor, "detail", view.invoice)
-    return render_template("debtor/invoice.html", view=view, timeline=timeline(debtor, view))
+    return render_template("debtor/invoice.html", view=view, timeline=timeline(debtor, view), paid_by=paid_by(view.invoice))
 
 
 @bp.route("/portal/invoices/<int:invoice_id>/pdf")

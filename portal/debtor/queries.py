@@ -172,6 +172,19 @@ class TimelineItem:
     channel: str | None = None
     subject: str | None = None
     amount: Money | None = None
+    method: str | None = None  # for payments: card, bank, shop
+
+
+PAYMENT_METHODS = {"stripe": "card", "bank": "bank", "api": "shop"}
+
+
+def paid_by(invoice: Invoice) -> str | None:
+    """How the last payment on this invoice arrived (card, bank, shop), for "paid on … by …"."""
+    payments = [e for e in invoice.entries if e.kind == "payment"]
+    if not payments:
+        return None
+    last = max(payments, key=lambda e: (e.booked_on, e.id or 0))
+    return PAYMENT_METHODS.get(last.source)
 
 
 def timeline(debtor: Debtor, view: InvoiceView) -> list[TimelineItem]:
@@ -194,7 +207,8 @@ def timeline(debtor: Debtor, view: InvoiceView) -> list[TimelineItem]:
         items.append(TimelineItem(when, "reminder" if message.purpose == "dunning" else "message", message.channel, message.subject))
     entry: LedgerEntry
     for entry in invoice.entries:
-        items.append(TimelineItem(entry.booked_on, entry.kind, amount=Money(abs(entry.amount_minor), entry.currency)))
+        items.append(TimelineItem(entry.booked_on, entry.kind, amount=Money(abs(entry.amount_minor), entry.currency),
+                                  method=PAYMENT_METHODS.get(entry.source) if entry.kind == "payment" else None))
     order = {"issued": 0, "due": 2}
     return sorted(items, key=lambda i: (i.on, order.get(i.kind, 1)))
 

@@ -18,6 +18,7 @@ from datetime import date
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, true
 
 from portal.domain.money import Money
@@ -138,6 +139,10 @@ def _reminder_sent(message: Message, invoices: list[Invoice]) -> bool:
     return reminded == set(due)
 
 
+# How a payment arrived, as the receipt's sentence says it ("we received 50,00 € by bank transfer").
+RECEIPT_METHODS = {"card": _l("by card"), "bank": _l("by bank transfer"), "shop": _l("through the shop")}
+
+
 def placeholder_values(message: Message, ctx: dict, *, sms: bool = False) -> dict:
     """The values of the documented placeholders (docs/messages.md), formatted for the channel."""
     from portal.i18n import format_day, format_minor, format_money
@@ -164,6 +169,15 @@ def placeholder_values(message: Message, ctx: dict, *, sms: bool = False) -> dic
             total=format_money(ctx["total"]) if "total" in ctx else "", deadline=day(ctx.get("deadline")),
             due_date=day(min((i["due_date"] for i in items), default=None)),
             notice_286=bool(ctx.get("notice_286")), reminder_sent=_reminder_sent(message, ctx.get("invoices", [])),
+        )
+    elif kind is not None and kind.family == "receipt":
+        currency = ctx.get("currency", "EUR")
+        values.update(
+            invoices=wording.InvoiceList(ctx.get("numbers") or []),
+            paid_amount=format_minor(ctx["amount_minor"], currency), paid_on=day(ctx.get("paid_on")),
+            method=str(RECEIPT_METHODS.get(ctx.get("method"), "")),
+            remaining=format_minor(ctx["remaining_minor"], currency) if ctx.get("remaining_minor", 0) > 0 else "",
+            credit=format_minor(ctx["credit_minor"], currency) if ctx.get("credit_minor", 0) > 0 else "",
         )
     elif kind is not None:
         currency = ctx.get("currency", "EUR")

@@ -84,7 +84,14 @@ CASE_PLACEHOLDERS = {
     "note": "The note your staff wrote for this decision",
     "reply": "Your staff's reply to the customer's request",
 }
-PLACEHOLDERS = {**COMMON_PLACEHOLDERS, **DUNNING_PLACEHOLDERS, **CASE_PLACEHOLDERS}
+RECEIPT_PLACEHOLDERS = {
+    "paid_amount": "The amount received",
+    "paid_on": "The day the payment was booked",
+    "method": "How it was paid: by card, by bank transfer, through the shop",
+    "remaining": "What is still open on the invoices the payment concerns (empty when nothing is)",
+    "credit": "What was paid beyond the amount due (empty when nothing was)",
+}
+PLACEHOLDERS = {**COMMON_PLACEHOLDERS, **DUNNING_PLACEHOLDERS, **CASE_PLACEHOLDERS, **RECEIPT_PLACEHOLDERS}
 FLAGS = {"business", "anonymous", "reminder_sent", "notice_286", "full"}
 
 _D = tuple(DUNNING_PLACEHOLDERS)
@@ -108,6 +115,7 @@ KINDS = {k.name: k for k in (
     Kind("dispute_resolved", "case", ("full", "note")),
     Kind("dispute_rejected", "case", ("note", "pay_by")),
     Kind("case_reply", "case", ("reply",)),
+    Kind("payment_receipt", "receipt", tuple(RECEIPT_PLACEHOLDERS)),
 )}
 
 

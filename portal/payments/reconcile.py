@@ -239,6 +239,7 @@ def _book_payments(merchant: Merchant, record: BankStatementFile, txs: Sequence[
     held = ledger.lock_many(i for tx in txs if tx.entry_ref in matches for i in matches[tx.entry_ref][1])
     balance = {i: inv.open_minor for i, inv in held.items()}  # as the bookings before each split leave it
     booked_rows, unmatched_rows, shares = [], [], []
+    paid = []  # (transaction, ref, invoices, its rows in `shares`, balances after it): for the receipts
     for tx in txs:
         row = _entry_row(merchant, record, tx)
         method, ids = matches.get(tx.entry_ref, ("", []))
@@ -252,11 +253,13 @@ def _book_payments(merchant: Merchant, record: BankStatementFile, txs: Sequence[
                  if share > 0]
         ref = _short_ref(tx.entry_ref)
         data = {"payer": row["debtor_name"], "method": method}
+        first_share = len(shares)
         for invoice_id, share in pairs:
             balance[invoice_id] -= share
             shares.append({"invoice_id": invoice_id, "amount_minor": share, "external_ref": f"{ref}:{invoice_id}"[:140],
                            "booked_on": tx.booking_date or tx.value_date or today, "memo": "Bank transfer", "data": data,
                            "ref": ref})
+        paid.append((tx, ref, ordered, range(first_share, len(shares)), {i: balance[i] for i in ids}))
         booked_rows.append({**row, "state": "booked", "match_method": method, "allocation": [list(p) for p in pairs]})
         outcome.booked += 1
     ledger.insert_records(BankEntry.__table__, booked_rows)
@@ -271,7 +274,25 @@ def _book_payments(merchant: Merchant, record: BankStatementFile, txs: Sequence[
                  "data": {"credit_minor": -booking.open_minor, "currency": invoice.currency, "source": "bank",
                           "ref": share["ref"]}}]
 
-    ledger.book_many(shares, kind="payment", source="bank", actor=actor, held=held, then=overpaid)
+    results = ledger.book_many(shares, kind="payment", source="bank", actor=actor, held=held, then=overpaid)
+    _receipts(paid, results, today=today)
+
+
+def _receipts(paid, results, *, today: date) -> None:
+    """A receipt for every transfer that booked something now (one query for the debtors of the run)."""
+    from portal.payments import receipts
+
+    fresh = [p for p in paid if any(results[k] is not None and results[k].created for k in p[3])]
+    debtor_ids = sorted({inv.debtor_id for _, _, invoices, _, _ in fresh for inv in invoices})
+    debtors = {d.id: d for d in db.session.execute(select(Debtor).where(Debtor.id.in_(debtor_ids))).scalars()} if fresh else {}
+    numbers = dict(db.session.execute(select(Invoice.id, Invoice.number).where(
+        Invoice.id.in_(sorted({inv.id for _, _, invoices, _, _ in fresh for inv in invoices})))).all()) if fresh else {}
+    receipts.queue_many(
+        receipts.item(debtors[invoices[0].debtor_id], ref=ref, method="bank", paid_on=tx.booking_date or tx.value_date or today,
+                      currency=tx.currency, amount_minor=tx.amount_minor,
+                      balances=[(numbers[inv.id], after[inv.id]) for inv in invoices])
+        for tx, ref, invoices, _, after in fresh
+    )
 
 
 def _book_payments_one_by_one(merchant: Merchant, record: BankStatementFile, txs: Sequence[Transaction],
@@ -328,6 +349,11 @@ def _book_entry(entry: BankEntry, invoices: Sequence[Invoice], *, method: str, b
         pairs, kind="payment", source="bank", ref=_ledger_ref(entry), booked_on=booked_on, actor=actor,
         memo="Bank transfer", data={"payer": entry.debtor_name, "method": method},
     )
+    from portal.payments import receipts
+
+    if pairs:
+        receipts.queue(db.session.get(Debtor, ordered[0].debtor_id), [inv for inv, _ in pairs], ref=_ledger_ref(entry),
+                       method="bank", paid_on=booked_on, amount_minor=entry.amount_minor)
     entry.state = "booked"
     entry.match_method = method
     entry.allocation = [[inv.id, share] for inv, share in pairs]

@@ -131,6 +131,10 @@ def record_payment(
         kind="payment", source="stripe", ref=payment_intent, booked_on=booked_on, actor=ACTOR,
         memo="Card or online payment (Stripe)", data={"payment_intent": payment_intent, "event": event_id},
     )
+    from portal.payments import receipts
+
+    receipts.queue(pairs[0][0].debtor, [inv for inv, _ in pairs], ref=payment_intent, method="card", paid_on=booked_on,
+                   amount_minor=amount_minor)
     if checkout is not None:
         checkout.status = "paid"
         checkout.payment_intent_id = checkout.payment_intent_id or payment_intent

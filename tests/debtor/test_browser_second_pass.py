@@ -342,3 +342,40 @@ def test_the_saved_qr_code_image_decodes_with_zbar_to_the_pages_payload(browser,
     assert decoded.decode("utf-8") == details.payload
     assert watch.console_errors == []
     context.close()
+
+
+# --------------------------------------------------------------------- 4. receipts and credits
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_a_camt_import_sends_a_receipt_by_smtp_and_the_portal_says_paid_on_by_transfer(browser, site, js):
+    from portal.messaging import worker
+    from portal.models import Merchant
+    from portal.payments.reconcile import import_statements
+    from tests.payments.camt_builder import entry, statement
+
+    ref = f"camt-{'js' if js else 'nojs'}"
+    with site.app.app_context():
+        shop = db.session.get(Merchant, site.shop_id)
+        invoice = make_invoice(shop, f"RE-2026-0{900 + js}", amount="25.00", lines=[],
+                               debtor={"external_ref": f"K-R{int(js)}", "email": f"receipt{int(js)}@example.de", "name": "Rita Beleg"})
+        number, invoice_id = invoice.number, invoice.id
+        booked = date.today()
+        import_statements(shop, statement(entry("25.00", ref=ref, rf=invoice.rf_reference, booked=booked.isoformat())),
+                          f"{ref}.xml", actor="test", today=booked)
+        db.session.commit()
+        worker.drain(now=datetime.now(timezone.utc) + timedelta(minutes=1))
+    (mail,) = [m for m in site.inbox.messages if m["To"] == f"receipt{int(js)}@example.de"]
+    text = _plain(mail.get_body(("plain",)).get_content())
+    day = booked.strftime("%d.%m.%Y")
+    assert f"Am {day} haben wir 25,00 € per Überweisung für die Rechnung {number} erhalten." in text
+    link = re.search(re.escape(site.base) + r"/p/[A-Za-z0-9_-]+", text).group(0)
+    context, watch = new_context(browser, site, js=js)
+    page = context.new_page()
+    page.goto(link)
+    assert "keine offenen Rechnungen" in page.locator("main").inner_text()
+    page.goto(f"{site.base}/portal/invoices/{invoice_id}")
+    assert f"Bezahlt am {day} per Überweisung. Vielen Dank!" in _plain(page.locator("main").inner_text())
+    shoot(page, f"invoice-paid-{'js' if js else 'nojs'}")
+    assert watch.console_errors == []
+    context.close()

@@ -153,7 +153,7 @@ def test_a_dispute_before_its_payment_waits_then_books_a_chargeback_and_flags_th
     assert notice.context["invoice_numbers"] == ["RE-1"]
     # The same dispute delivered again notifies nobody twice.
     deliver(client, "garden", dispute_created("evt_d2", dispute_id="dp_1", payment_intent="pi_1", amount=11900))
-    assert db.session.execute(select(func.count(Message.id))).scalar_one() == 1
+    assert db.session.execute(select(func.count(Message.id)).where(Message.purpose == "staff_notice")).scalar_one() == 1
     assert reload(invoice).open_minor == 11900
 
 
