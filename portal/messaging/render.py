@@ -197,6 +197,10 @@ def placeholder_values(message: Message, ctx: dict, *, sms: bool = False) -> dic
 
 
 def _slots(message: Message, ctx: dict, *, html: bool, sms: bool = False, texts: dict | None = None) -> wording.Rendered:
+    if texts is None:
+        from portal.messaging.overrides import current_texts
+
+        texts = current_texts(message.merchant_id, message.template, message.language)
     return wording.render(message.template, message.language, placeholder_values(message, ctx, sms=sms), html=html,
                           overrides=texts)
 
@@ -214,11 +218,15 @@ def render_email(message: Message, *, link: str | None = None, texts: dict | Non
             text, subject = _render(f"email/{message.template}.txt", ctx)
             html, _subject = _render(f"email/{message.template}.html", ctx)
             return Email(subject or "", text, html)
-        plain = _slots(message, ctx, html=False, texts=texts)
-        rich = _slots(message, ctx, html=True, texts=texts)
-        family = wording.KINDS[message.template].family
-        text = current_app.jinja_env.get_template("messages/email.txt").render(ctx, words=plain, family=family)
-        html = current_app.jinja_env.get_template("messages/email.html").render(ctx, words=rich, family=family)
+        return email_from(message, ctx, texts)
+
+
+def email_from(message: Message, ctx: dict, texts: dict | None = None) -> Email:
+    plain = _slots(message, ctx, html=False, texts=texts)
+    rich = _slots(message, ctx, html=True, texts=texts)
+    family = wording.KINDS[message.template].family
+    text = current_app.jinja_env.get_template("messages/email.txt").render(ctx, words=plain, family=family)
+    html = current_app.jinja_env.get_template("messages/email.html").render(ctx, words=rich, family=family)
     return Email(plain.subject, _tidy(text), html)
 
 
@@ -237,7 +245,7 @@ def render_sms(message: Message, *, link: str | None = None, texts: dict | None 
     with force_locale(message.language):
         ctx = context_for(message, link=link)
         if is_worded(message.template):
-            body = _slots(message, ctx, html=False, sms=True, texts=texts).sms
+            body = sms_text(message, ctx, texts)
         else:
             body, _subject = _render(f"sms/{message.template}.txt", ctx)
     body = gsm7.to_gsm7(" ".join(body.split()))
@@ -245,6 +253,10 @@ def render_sms(message: Message, *, link: str | None = None, texts: dict | None 
     if length is None or length > gsm7.SINGLE_SMS:
         raise ChannelError(f"SMS text is {length} GSM-7 characters, more than {gsm7.SINGLE_SMS}", permanent=True)
     return body
+
+
+def sms_text(message: Message, ctx: dict, texts: dict | None = None) -> str:
+    return _slots(message, ctx, html=False, sms=True, texts=texts).sms
 
 
 def render_letter_html(message: Message, *, link: str | None = None, texts: dict | None = None) -> str:
@@ -255,12 +267,15 @@ def render_letter_html(message: Message, *, link: str | None = None, texts: dict
             from portal.clock import today_for
 
             ctx["today"] = today_for(ctx["merchant"].timezone)
-        ctx["country_line"] = country_line(ctx["debtor"], ctx["merchant"])
-        ctx["claim_notes"] = claim_notes(ctx.get("items", []))
-        words = _slots(message, ctx, html=True, texts=texts)
-        html = current_app.jinja_env.get_template("messages/letter.html").render(
-            ctx, words=words, family=wording.KINDS[message.template].family)
-    return html
+        return letter_from(message, ctx, texts)
+
+
+def letter_from(message: Message, ctx: dict, texts: dict | None = None) -> str:
+    ctx["country_line"] = country_line(ctx["debtor"], ctx["merchant"])
+    ctx["claim_notes"] = claim_notes(ctx.get("items", []))
+    words = _slots(message, ctx, html=True, texts=texts)
+    return current_app.jinja_env.get_template("messages/letter.html").render(
+        ctx, words=words, family=wording.KINDS[message.template].family)
 
 
 def claim_notes(items: list[dict]) -> list[str]:

@@ -33,6 +33,7 @@ from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 from jinja2.ext import Extension
 from jinja2.lexer import Token
 from jinja2.sandbox import SandboxedEnvironment
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 TEXTS = Path(__file__).with_name("texts")
@@ -50,39 +51,39 @@ class Kind:
 
 
 COMMON_PLACEHOLDERS = {
-    "customer_name": "Name of the customer (the contact person for a business customer; else the company)",
-    "company": "Company name of a business customer (empty for consumers)",
-    "shop": "Your shop's name",
-    "link": "The customer's personal payment page (required in every message)",
-    "invoices": "The invoice numbers, comma-separated; or loop: {% for invoice in invoices %}{{ invoice }}{% endfor %}",
-    "today": "The date of the message",
-    "support_email": "Your support email address",
-    "support_phone": "Your support phone number",
-    "business": "Flag: the customer is a business (use in {% if business %}…{% endif %})",
-    "anonymous": "Flag: there is no person to greet by name (a business customer without a contact person)",
+    "customer_name": _l("Name of the customer (the contact person for a business customer; else the company)"),
+    "company": _l("Company name of a business customer (empty for consumers)"),
+    "shop": _l("Your shop's name"),
+    "link": _l("The customer's personal payment page (required in every message)"),
+    "invoices": _l("The invoice numbers, comma-separated; or loop: {% for invoice in invoices %}{{ invoice }}{% endfor %}"),
+    "today": _l("The date of the message"),
+    "support_email": _l("Your support email address"),
+    "support_phone": _l("Your support phone number"),
+    "business": _l("Flag: the customer is a business (use in {% if business %}…{% endif %})"),
+    "anonymous": _l("Flag: there is no person to greet by name (a business customer without a contact person)"),
 }
 DUNNING_PLACEHOLDERS = {
-    "total": "Total open amount of the message's invoices, with fees and interest (required in reminders)",
-    "deadline": "Payment deadline of this step",
-    "due_date": "Earliest due date of the message's invoices",
-    "reminder_sent": "Flag: a payment reminder was already sent for every invoice of the message",
-    "notice_286": "Flag: this message carries the § 286 (3) BGB notice (consumers, when the step and settings say so)",
+    "total": _l("Total open amount of the message's invoices, with fees and interest (required in reminders)"),
+    "deadline": _l("Payment deadline of this step"),
+    "due_date": _l("Earliest due date of the message's invoices"),
+    "reminder_sent": _l("Flag: a payment reminder was already sent for every invoice of the message"),
+    "notice_286": _l("Flag: this message carries the § 286 (3) BGB notice (consumers, when the step and settings say so)"),
 }
 CASE_PLACEHOLDERS = {
-    "rates": "The installment plan's rates, one per line",
-    "rates_count": "Number of monthly rates proposed",
-    "first_due": "Due date of the first proposed rate",
-    "rate_number": "Number of the rate concerned",
-    "amount": "Amount of the rate concerned",
-    "due_on": "Due date of the rate concerned",
-    "reference": "Transfer reference of the rate concerned",
-    "missed_rate": "Number of the rate that was missed",
-    "grace_days": "Days of grace before a late rate ends the plan",
-    "promised_on": "The date the customer promised to pay by",
-    "pay_by": "Date by which the remaining amount is to be paid",
-    "full": "Flag: the objection was accepted in full",
-    "note": "The note your staff wrote for this decision",
-    "reply": "Your staff's reply to the customer's request",
+    "rates": _l("The installment plan's rates, one per line"),
+    "rates_count": _l("Number of monthly rates proposed"),
+    "first_due": _l("Due date of the first proposed rate"),
+    "rate_number": _l("Number of the rate concerned"),
+    "amount": _l("Amount of the rate concerned"),
+    "due_on": _l("Due date of the rate concerned"),
+    "reference": _l("Transfer reference of the rate concerned"),
+    "missed_rate": _l("Number of the rate that was missed"),
+    "grace_days": _l("Days of grace before a late rate ends the plan"),
+    "promised_on": _l("The date the customer promised to pay by"),
+    "pay_by": _l("Date by which the remaining amount is to be paid"),
+    "full": _l("Flag: the objection was accepted in full"),
+    "note": _l("The note your staff wrote for this decision"),
+    "reply": _l("Your staff's reply to the customer's request"),
 }
 RECEIPT_PLACEHOLDERS = {
     "paid_amount": "The amount received",
@@ -254,16 +255,23 @@ class Rendered:
 
 
 def render(kind: str, language: str, values: dict, *, html: bool, overrides: dict[str, str] | None = None) -> Rendered:
-    """Every slot of a kind; a merchant's override replaces the default of the slots it names."""
-    slots = default_slots(kind, language)
-    for slot, text in (overrides or {}).items():
-        if slot in slots and text is not None:
-            slots[slot] = text
+    """Every slot of a kind; a merchant's override replaces the default of the slots it names.
+
+    Overrides are validated when saved; should one still not render (a placeholder retired since),
+    the slot falls back to the shipped words rather than fail the message."""
+    defaults_ = default_slots(kind, language)
     allowed = allowed_placeholders(kind)
     out = {}
     for slot in SLOTS:
         as_html = html and slot not in ("subject", "sms")
-        out[slot] = render_slot(slots[slot], values, html=as_html, allowed=allowed)
+        text = (overrides or {}).get(slot)
+        if text is not None:
+            try:
+                out[slot] = render_slot(text, values, html=as_html, allowed=allowed)
+                continue
+            except WordingError:
+                pass
+        out[slot] = render_slot(defaults_[slot], values, html=as_html, allowed=allowed)
     out["subject"] = " ".join(out["subject"].split())
     out["sms"] = " ".join(out["sms"].split())
     return Rendered(**out)

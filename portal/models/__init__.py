@@ -4,7 +4,7 @@ from portal.models.debtor import Debtor, PortalSessionEnd
 from portal.models.invoice import Invoice, InvoiceStatus, LedgerEntry, LedgerKind
 from portal.models.audit import Event
 from portal.models.case import Attachment, Case, CaseInvoice, CaseNote, InstallmentPlan, PlanRate
-from portal.models.message import Message, MessageInvoice, MessageStatus
+from portal.models.message import Message, MessageInvoice, MessageStatus, MessageText
 from portal.models.dunning import Policy, PolicyStep
 from portal.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookQueue
 from portal.models.payment import (
@@ -46,6 +46,7 @@ __all__ = [
     "Message",
     "MessageInvoice",
     "MessageStatus",
+    "MessageText",
     "Policy",
     "PolicyStep",
     "User",

@@ -75,3 +75,26 @@ class MessageInvoice(db.Model):
     step: Mapped[str] = mapped_column(String(60), comment="Escalation step key (unique per invoice), or purpose:key for other messages")
 
     message: Mapped[Message] = relationship(back_populates="invoices")
+
+
+class MessageText(db.Model):
+    """A merchant's own words for one message kind and language, versioned: every save, restore or
+    return to the default is a new row; the highest version is in force. `texts` maps slot names
+    (portal/messaging/wording.py SLOTS) to text; an empty mapping means the shipped default."""
+
+    __tablename__ = "message_text"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "kind", "language", "version"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id", ondelete="CASCADE"), index=True, comment="Tenant")
+    kind: Mapped[str] = mapped_column(String(60), comment="Message kind (dunning step template or case message)")
+    language: Mapped[str] = mapped_column(String(5), comment="Language of the words (de, en)")
+    version: Mapped[int] = mapped_column(Integer, comment="1, 2, 3 … per merchant, kind and language; the highest is in force")
+    texts: Mapped[dict] = mapped_column(JSONType, default=dict, comment="Slot name to text; empty: the shipped default")
+    action: Mapped[str] = mapped_column(String(20), default="save", comment="save, restore (of an earlier version) or default")
+    restored_from: Mapped[int | None] = mapped_column(Integer, comment="For a restore: the version it copies")
+    created_by: Mapped[str] = mapped_column(String(254), comment="Email of the staff member who made this version")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When this version was made")

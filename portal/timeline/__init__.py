@@ -554,6 +554,8 @@ _staff("staff.user.update", lambda v: _("Staff account %(email)s changed", email
        else _("Staff account changed"), {"user_id": 2, "email": "anna@example.de", "active": False})
 _staff("staff.user.password_changed", lambda v: _("Password changed"), {"user_id": 2})
 _staff("staff.settings.update", lambda v: _("Shop settings changed"), {"changed": ["name"]})
+_staff("staff.texts.update", lambda v: _("Message texts changed (version %(version)s)", version=v.get("version", "")),
+       {"kind": "first_notice", "language": "de", "version": 2, "action": "save"})
 _staff("staff.bank_statement.imported", lambda v: _("Bank statement %(file)s imported: %(booked)s payments booked",
                                                    file=v.get("file", ""), booked=v.get("booked", 0)),
        {"file": "camt.xml", "booked": 3})
