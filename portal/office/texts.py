@@ -75,8 +75,8 @@ def texts():
 
 @bp.route("/texts/<kind>/<language>", methods=["GET", "POST"])
 def text_edit(kind: str, language: str):
-    require_admin()
     _kind_or_404(kind, language)
+    require_admin()
     form = TextsForm()
     defaults = wording.default_slots(kind, language)
     stored = overrides.current_texts(g.merchant.id, kind, language) or {}
@@ -123,8 +123,8 @@ def _draft_or_stored(kind: str, language: str) -> dict[str, str]:
 @bp.route("/texts/<kind>/<language>/preview.html", methods=["GET", "POST"])
 def text_preview_email(kind: str, language: str):
     """The HTML email of the sample customer, as a mail program shows it: runs nothing, loads nothing."""
-    require_admin()
     _kind_or_404(kind, language)
+    require_admin()
     shown = overrides.preview(g.merchant, kind, language, _draft_or_stored(kind, language))
     response = Response(shown.email.html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
@@ -136,8 +136,8 @@ def text_preview_email(kind: str, language: str):
 
 @bp.route("/texts/<kind>/<language>/preview.pdf", methods=["GET", "POST"])
 def text_preview_letter(kind: str, language: str):
-    require_admin()
     _kind_or_404(kind, language)
+    require_admin()
     shown = overrides.preview(g.merchant, kind, language, _draft_or_stored(kind, language))
     response = Response(pdf_from_html(shown.letter_html), mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'inline; filename="{kind}-{language}.pdf"'
@@ -146,8 +146,8 @@ def text_preview_letter(kind: str, language: str):
 
 @bp.post("/texts/<kind>/<language>/restore/<int:version>")
 def text_restore(kind: str, language: str, version: int):
-    require_admin()
     _kind_or_404(kind, language)
+    require_admin()
     if not TextsForm().validate_on_submit():
         abort(400)
     old = db.session.execute(select(MessageText).where(
@@ -165,8 +165,8 @@ def text_restore(kind: str, language: str, version: int):
 
 @bp.post("/texts/<kind>/<language>/default")
 def text_default(kind: str, language: str):
-    require_admin()
     _kind_or_404(kind, language)
+    require_admin()
     if not TextsForm().validate_on_submit():
         abort(400)
     row = overrides.reset(g.merchant, kind, language, by=g.user.email)

@@ -61,7 +61,13 @@ def extra_foreign_ids(merchant_b, invoice) -> dict[str, int]:
 
     make_api_key(merchant_b)
     key = db.session.query(ApiKey).filter_by(merchant_id=merchant_b.id).first()
-    return {"message_id": message.id, "entry_id": bank_entry.id, "endpoint_id": endpoint.id, "delivery_id": hook.id,
+    from portal.models import MessageText
+
+    db.session.add(MessageText(merchant_id=merchant_b.id, kind="first_notice", language="de", version=1,
+                               texts={"intro": "b"}, action="save", created_by="staff@beta.example"))
+    db.session.commit()
+    return {"kind": "unknown_kind", "language": "de", "version": 1,  # texts: unknown kinds answer 404 before the role check
+            "message_id": message.id, "entry_id": bank_entry.id, "endpoint_id": endpoint.id, "delivery_id": hook.id,
             "key_id": key.id}
 
 
