@@ -176,8 +176,17 @@ def case_detail(case_id: int):
             "due_now": installments.amount_due_for(rates, paid) if nxt else 0,
             "transfer": _rate_transfer(case, nxt, installments.amount_due_for(rates, paid)) if nxt else None,
         }
+    proposal = None
+    if case.plan is not None and case.status == "countered":
+        # The shop's proposal in full, rate by rate, before the debtor accepts it (what accepting would set up).
+        first_due = case.plan.first_due if case.plan.first_due >= today(debtor) else today(debtor) + timedelta(days=7)  # as accept_counter
+        total = service.plan_total(debtor.merchant, [inv for inv in case.invoices if inv.is_open])
+        try:
+            proposal = installments.schedule(total, case.plan.rates_count, first_due) if total >= case.plan.rates_count else None
+        except installments.PlanRequestError:
+            proposal = None
     notes = [n for n in case.notes if not n.internal]
-    return render_template("debtor/case.html", case=case, plan=plan, notes=notes, labels=case_messages,
+    return render_template("debtor/case.html", case=case, plan=plan, notes=notes, labels=case_messages, proposal=proposal,
                            card=bool(debtor.merchant.stripe_secret_key))
 
 

@@ -113,6 +113,9 @@ def test_the_debtor_answers_a_counter_offer(portal, invoices, shop):
     db.session.commit()
     page = portal.get(response.headers["Location"]).get_data(as_text=True)
     assert "3 Monatsraten" in text(portal.get(response.headers["Location"]))
+    shown = text(portal.get(response.headers["Location"]))
+    assert "Der vorgeschlagene Zahlungsplan" in shown
+    assert "39,68" in shown and shown.count("39,66") == 2  # every rate of 119,00 €, shown before accepting
     portal.post(f"/portal/cases/{case.id}/answer", data={"csrf_token": csrf_from(page), "answer": "accept"})
     db.session.expire_all()
     assert case.status == "active" and len(case.plan.rates) == 3
