@@ -1,0 +1,1 @@
+"""Analytics: the dashboard figures (queries), their pre-aggregation and charts."""
