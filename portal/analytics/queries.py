@@ -10,10 +10,10 @@ Definitions (all dates are calendar dates; "period" is [start, end] inclusive):
   booked on or before D) is above zero, except claims handed over on or before D. Aged by
   days past due at D: not yet due, 0–30, 31–60, 61–90, over 90.
 - recovery: invoices due in the period (not cancelled). Recovered principal = per invoice
-  the money received (payments less refunds, chargebacks, bank returns), at most its total.
+  the money received so far (payments less refunds, chargebacks, bank returns), at most its total.
   Paid invoices are counted by the last dunning step before payment and by the channel of
   the last reminder sent; days to payment = day paid − due date (nearest-rank median, 90th).
-- funnel: dunning messages queued in the period, per step and channel: sent; delivered
+- funnel: dunning messages queued in the period, per step (of its first invoice) and channel: sent; delivered
   (no channel in use reports delivery: shown as not reported); link opened (the debtor
   opened a portal link within 7 days after sending); payment started (on one of its
   invoices within 7 days); paid within 7/14/30 days of sending (all its invoices paid).
@@ -72,12 +72,21 @@ def _invoice_filter(scope: Scope, inv=Invoice):
     return and_(*conds)
 
 
-def nearest_rank(values: list[int], p: float) -> int | None:
-    """The p-th percentile by nearest rank (p in 0..1): the ceil(p·n)-th smallest value."""
-    if not values:
+def nearest_rank(histogram: dict[int, int], p: float) -> int | None:
+    """The p-th percentile by nearest rank (p in 0..1) of values given as {value: how often}: the ceil(p·n)-th smallest."""
+    n = sum(histogram.values())
+    if not n:
         return None
-    ordered = sorted(values)
-    return ordered[max(math.ceil(p * len(ordered)), 1) - 1]
+    rank, seen = max(math.ceil(p * n), 1), 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value
+    return None
+
+
+def _count(histogram: dict[int, int], value: int) -> None:
+    histogram[value] = histogram.get(value, 0) + 1
 
 
 # --- open amounts and aging ------------------------------------------------------------------------
@@ -128,6 +137,7 @@ def open_at(session, scope: Scope, day: date) -> Aging:
     ).all()
     out = Aging(day)
     for due, amount in rows:
+        amount = int(amount)  # PostgreSQL sums are numeric
         if amount <= 0:
             continue
         b = bucket_of((day - due).days)
@@ -168,8 +178,15 @@ class Recovery:
     paid_invoices: int = 0
     by_step: dict[str | None, tuple[int, int]] = field(default_factory=dict)  # step → (count, principal)
     by_channel: dict[str | None, tuple[int, int]] = field(default_factory=dict)
-    median_days: int | None = None
-    p90_days: int | None = None
+    days: dict[int, int] = field(default_factory=dict)  # days from due date to payment → invoices
+
+    @property
+    def median_days(self) -> int | None:
+        return nearest_rank(self.days, 0.5)
+
+    @property
+    def p90_days(self) -> int | None:
+        return nearest_rank(self.days, 0.9)
 
     @property
     def share(self) -> float | None:
@@ -190,7 +207,7 @@ def _last_channel():
 def recovery(session, scope: Scope) -> Recovery:
     received = (
         select(func.coalesce(-func.sum(LedgerEntry.amount_minor), 0))
-        .where(LedgerEntry.invoice_id == Invoice.id, LedgerEntry.kind.in_(RECEIVED_KINDS), LedgerEntry.booked_on <= scope.as_of)
+        .where(LedgerEntry.invoice_id == Invoice.id, LedgerEntry.kind.in_(RECEIVED_KINDS), LedgerEntry.booked_on <= scope.today)
         .correlate(Invoice).scalar_subquery()
     )
     rows = session.execute(
@@ -200,23 +217,22 @@ def recovery(session, scope: Scope) -> Recovery:
                Invoice.status != "cancelled")
     ).all()
     out = Recovery()
-    days = []
     steps: dict = defaultdict(lambda: [0, 0])
     channels: dict = defaultdict(lambda: [0, 0])
     for amount, got, status, step, channel, due, closed in rows:
+        amount, got = int(amount), int(got)
         out.invoices += 1
         out.due_minor += amount
         out.recovered_minor += max(0, min(got, amount))
-        if status == "paid" and closed is not None and closed <= scope.as_of:
+        if status == "paid" and closed is not None and closed <= scope.today:
             out.paid_invoices += 1
             steps[step][0] += 1
             steps[step][1] += amount
             channels[channel][0] += 1
             channels[channel][1] += amount
-            days.append((closed - due).days)
+            _count(out.days, (closed - due).days)
     out.by_step = {k: tuple(v) for k, v in steps.items()}
     out.by_channel = {k: tuple(v) for k, v in channels.items()}
-    out.median_days, out.p90_days = nearest_rank(days, 0.5), nearest_rank(days, 0.9)
     return out
 
 
@@ -225,7 +241,7 @@ def recovery(session, scope: Scope) -> Recovery:
 
 @dataclass
 class FunnelRow:
-    template: str
+    step: str  # the message's (first) escalation step key
     channel: str
     queued: int = 0
     sent: int = 0
@@ -244,13 +260,14 @@ def funnel(session, scope: Scope) -> list[FunnelRow]:
     if scope.group is not None:
         inv_conds.append(Invoice.dunning_policy_id == scope.group)
     rows = session.execute(
-        select(m.id, m.template, m.channel, m.status, m.sent_at, m.debtor_id, Invoice.id, Invoice.status, Invoice.closed_on)
+        select(m.id, MessageInvoice.step, m.channel, m.status, m.sent_at, m.debtor_id, Invoice.id, Invoice.status,
+               Invoice.closed_on)
         .join(MessageInvoice, MessageInvoice.message_id == m.id).join(Invoice, Invoice.id == MessageInvoice.invoice_id)
-        .where(*conds, *inv_conds).order_by(m.id)
+        .where(*conds, *inv_conds).order_by(m.id, MessageInvoice.id)
     ).all()
     messages: dict[int, dict] = {}
-    for mid, template, channel, status, sent_at, debtor_id, inv_id, inv_status, closed in rows:
-        item = messages.setdefault(mid, {"template": template, "channel": channel, "status": status,
+    for mid, step, channel, status, sent_at, debtor_id, inv_id, inv_status, closed in rows:
+        item = messages.setdefault(mid, {"step": step, "channel": channel, "status": status,
                                          "sent_at": _aware(sent_at), "debtor": debtor_id, "invoices": []})
         item["invoices"].append((inv_id, inv_status, closed))
     debtors = {i["debtor"] for i in messages.values() if i["sent_at"] is not None}
@@ -259,7 +276,7 @@ def funnel(session, scope: Scope) -> list[FunnelRow]:
     starts = _event_times(session, scope, "payment.started", Event.invoice_id, invoice_ids)
     out: dict[tuple[str, str], FunnelRow] = {}
     for item in messages.values():
-        row = out.setdefault((item["template"], item["channel"]), FunnelRow(item["template"], item["channel"]))
+        row = out.setdefault((item["step"], item["channel"]), FunnelRow(item["step"], item["channel"]))
         row.queued += 1
         sent = item["sent_at"]
         if item["status"] != "sent" or sent is None:
@@ -275,7 +292,7 @@ def funnel(session, scope: Scope) -> list[FunnelRow]:
             if all(status == "paid" and closed is not None and closed <= min(limit, scope.today)
                    for _, status, closed in item["invoices"]):
                 row.paid[n] += 1
-    return sorted(out.values(), key=lambda r: (r.template, r.channel))
+    return sorted(out.values(), key=lambda r: (r.step, r.channel))
 
 
 def _aware(moment):
@@ -351,8 +368,15 @@ class Cases:
     answered: int = 0
     within_sla: int = 0
     waiting: int = 0
-    median_hours: float | None = None
-    p90_hours: float | None = None
+    hours: dict[int, int] = field(default_factory=dict)  # hours to the first answer → cases
+
+    @property
+    def median_hours(self) -> int | None:
+        return nearest_rank(self.hours, 0.5)
+
+    @property
+    def p90_hours(self) -> int | None:
+        return nearest_rank(self.hours, 0.9)
 
 
 def cases(session, scope: Scope) -> Cases:
@@ -368,7 +392,6 @@ def cases(session, scope: Scope) -> Cases:
         select(Case.kind, Case.status, Case.created_at, Case.sla_due_at, first_answer).where(*conds, in_scope)
     ).all()
     out = Cases()
-    hours = []
     for kind, status, created, sla_due, answered in rows:
         out.opened[kind] = out.opened.get(kind, 0) + 1
         if answered is None:
@@ -378,8 +401,7 @@ def cases(session, scope: Scope) -> Cases:
         created, answered = _aware(created), _aware(answered)
         if sla_due is None or answered <= _aware(sla_due):
             out.within_sla += 1
-        hours.append(round((answered - created).total_seconds() / 3600))
-    out.median_hours, out.p90_hours = nearest_rank(hours, 0.5), nearest_rank(hours, 0.9)
+        _count(out.hours, round((answered - created).total_seconds() / 3600))
     return out
 
 
@@ -479,10 +501,16 @@ class Dashboard:
     charges: Charges
 
 
-def dashboard(session, scope: Scope, open_cache=None) -> Dashboard:
+FIGURES = {"recovery": recovery, "funnel": funnel, "self_service": self_service, "cases": cases,
+           "handover": handed_over, "charges": charges}
+
+
+def dashboard(session, scope: Scope, open_cache=None, figures=None) -> Dashboard:
+    """Every figure; `open_cache` and `figures` (name, scope) → result let the pre-aggregate answer instead."""
     development = aging_development(session, scope, open_cache)
+    figure = figures or (lambda name, s: FIGURES[name](session, s))
     return Dashboard(
-        scope=scope, aging=development[-1], development=development, recovery=recovery(session, scope),
-        funnel=funnel(session, scope), self_service=self_service(session, scope), cases=cases(session, scope),
-        dso=dso(session, scope, open_cache), handover=handed_over(session, scope), charges=charges(session, scope),
+        scope=scope, aging=development[-1], development=development, recovery=figure("recovery", scope),
+        funnel=figure("funnel", scope), self_service=figure("self_service", scope), cases=figure("cases", scope),
+        dso=dso(session, scope, open_cache), handover=figure("handover", scope), charges=figure("charges", scope),
     )

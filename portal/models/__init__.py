@@ -6,6 +6,7 @@ from portal.models.audit import Event
 from portal.models.case import Attachment, Case, CaseInvoice, CaseNote, InstallmentPlan, PlanRate
 from portal.models.message import Message, MessageInvoice, MessageStatus, MessageText
 from portal.models.dunning import Policy, PolicyStep
+from portal.models.analytics import DayFigure, OpenDay, Watermark
 from portal.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookQueue
 from portal.models.payment import (
     BankEntry,
@@ -50,6 +51,9 @@ __all__ = [
     "Policy",
     "PolicyStep",
     "User",
+    "DayFigure",
+    "OpenDay",
+    "Watermark",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

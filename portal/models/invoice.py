@@ -46,6 +46,9 @@ class Invoice(db.Model):
         # Open items (portal.office.open_items): keyset pages by due date or open amount within a status.
         Index("ix_invoice_open_items_due", "merchant_id", "status", "due_date", "id"),
         Index("ix_invoice_open_items_open", "merchant_id", "status", "open_minor", "id"),
+        # The dashboard's per-day figures: invoices by due day (recovery) and by closing day (self-service, open amounts).
+        Index("ix_invoice_merchant_due", "merchant_id", "due_date"),
+        Index("ix_invoice_merchant_closed", "merchant_id", "closed_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")
@@ -127,6 +130,8 @@ class LedgerEntry(db.Model):
         CheckConstraint(
             "source IN ('api', 'stripe', 'bank', 'staff', 'dunning', 'import', 'plan')", name="source_known"
         ),
+        # The dashboard's fees and interest by booking day.
+        Index("ix_ledger_entry_merchant_booked", "merchant_id", "booked_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")

@@ -36,6 +36,8 @@ class Message(db.Model):
         CheckConstraint("attempts >= 0", name="attempts_nonneg"),
         # The worker's queue: pending messages by due time.
         Index("ix_message_queue", "status", "not_before"),
+        # The dashboard's funnel: a merchant's messages by the day they were queued.
+        Index("ix_message_merchant_created", "merchant_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")

@@ -52,17 +52,17 @@ def test_recovery_share_by_step_and_channel_and_days_to_payment(shop):
 
 def test_funnel_per_step_and_channel(shop):
     merchant, _ = shop
-    rows = [(f.template, f.channel, f.queued, f.sent, f.opened, f.started, f.paid[7], f.paid[14], f.paid[30])
+    rows = [(f.step, f.channel, f.queued, f.sent, f.opened, f.started, f.paid[7], f.paid[14], f.paid[30])
             for f in queries.funnel(db.session, scope(merchant))]
     assert rows == [
         # B's first notice on 5 Feb, paid on 20 Feb: within 30 days, not within 14
-        ("first_notice", "letter", 1, 1, 0, 0, 0, 0, 1),
+        ("notice_1", "letter", 1, 1, 0, 0, 0, 0, 1),
         # A's reminder (12 Jan): opened and started the next day, paid on the 13th; B's (22 Jan): paid 20 Feb, day 29
-        ("payment_reminder", "email", 2, 2, 1, 1, 1, 1, 2),
+        ("reminder", "email", 2, 2, 1, 1, 1, 1, 2),
         # C's letter: the link opened on 20 March is weeks later, not counted
-        ("payment_reminder", "letter", 1, 1, 0, 0, 0, 0, 0),
+        ("reminder", "letter", 1, 1, 0, 0, 0, 0, 0),
         # E's SMS failed: queued, never sent
-        ("payment_reminder", "sms", 1, 0, 0, 0, 0, 0, 0),
+        ("reminder", "sms", 1, 0, 0, 0, 0, 0, 0),
     ]
 
 
@@ -101,7 +101,7 @@ def test_filters_by_customer_group_channel_and_currency(shop):
     by_email = scope(merchant, channel="email")  # invoices reminded by email: A and B
     r = queries.recovery(db.session, by_email)
     assert (r.invoices, r.due_minor, r.recovered_minor) == (2, 30000, 30000)
-    assert [(f.template, f.channel) for f in queries.funnel(db.session, by_email)] == [("payment_reminder", "email")]
+    assert [(f.step, f.channel) for f in queries.funnel(db.session, by_email)] == [("reminder", "email")]
     chf = scope(merchant, currency="CHF")
     assert queries.open_at(db.session, chf, d(3, 31)).amounts["31_60"] == 50000
     assert queries.recovery(db.session, chf).due_minor == 50000
