@@ -121,6 +121,8 @@ class Aging:
 
 def open_at(session, scope: Scope, day: date) -> Aging:
     """What was open at the end of `day`, by days past due (see the module docstring)."""
+    if day >= scope.today:
+        return open_now(session, scope, day)
     booked = (
         select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
         .where(LedgerEntry.invoice_id == Invoice.id, LedgerEntry.booked_on <= day)
@@ -143,6 +145,21 @@ def open_at(session, scope: Scope, day: date) -> Aging:
         b = bucket_of((day - due).days)
         out.amounts[b] += amount
         out.counts[b] += 1
+    return out
+
+
+def open_now(session, scope: Scope, day: date) -> Aging:
+    """Today's open amounts from the balances the ledger keeps on each invoice (the same figure, one index read)."""
+    rows = session.execute(
+        select(Invoice.due_date, func.sum(Invoice.open_minor), func.count())
+        .where(_invoice_filter(scope), Invoice.status == "open", Invoice.open_minor > 0, Invoice.issue_date <= day)
+        .group_by(Invoice.due_date)
+    ).all()
+    out = Aging(day)
+    for due, amount, count in rows:
+        b = bucket_of((day - due).days)
+        out.amounts[b] += int(amount)
+        out.counts[b] += int(count)
     return out
 
 
@@ -307,8 +324,9 @@ def _event_times(session, scope: Scope, kind: str, column, keys: set[int]) -> di
     lo, hi = _moment(scope.start), _moment(scope.end + timedelta(days=1)) + FUNNEL_WINDOW
     for chunk in range(0, len(keys), 5000):
         for key, at in session.execute(
+            # by debtor or invoice id only (they are this merchant's): the planner then takes that index
             select(column, Event.occurred_at).where(
-                Event.merchant_id == scope.merchant_id, Event.kind == kind, column.in_(keys[chunk:chunk + 5000]),
+                Event.kind == kind, column.in_(keys[chunk:chunk + 5000]),
                 Event.occurred_at >= lo, Event.occurred_at < hi)
         ):
             out[key].append(_aware(at))

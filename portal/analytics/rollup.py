@@ -8,7 +8,7 @@ Two caches, both per merchant, day and filter (currency, customer group, channel
   self-service and handover on the day an invoice was closed, cases on the day they were
   opened, fees and interest on their booking date. A period's figure is the sum of its days.
 
-Only days before yesterday are cached; yesterday and today are always computed live.
+Only past days are cached; today is always computed live.
 
 Late changes: before answering, `refresh` reads the rows written since its last look (ledger
 entries, invoices, messages, events, cases, case notes; by id) and deletes the cached days
@@ -33,7 +33,7 @@ from portal.models.analytics import DayFigure, OpenDay, Watermark
 from portal.models.types import utcnow
 
 LAG = timedelta(minutes=5)
-LIVE_DAYS = 2  # yesterday and today are never cached
+LIVE_DAYS = 1  # today is never cached
 SOURCES = {"ledger_entry": LedgerEntry, "invoice": Invoice, "message": Message, "event": Event, "support_case": Case,
            "case_note": CaseNote}
 

@@ -8,8 +8,6 @@ from portal import timeline as presenter
 from portal.models import Invoice
 from portal.office import bp, scoped_get
 
-
-
 @bp.get("/invoices/<int:invoice_id>")
 def invoice_detail(invoice_id: int):
     return invoice_page(scoped_get(Invoice, invoice_id))

@@ -34,6 +34,10 @@ def test_aging_now_and_at_each_month_end(shop):
     # 28 February: C 27 days, D 400.00 13 days (its 50.00 came on 1 March), E 50.00 not yet due; B paid on the 20th.
     assert development[1].amounts == {"not_due": 5000, "0_30": 70000, "31_60": 0, "61_90": 0, "90_plus": 0}
     assert development[2].amounts == now.amounts
+    # On the day itself the same figure comes from the balances the ledger keeps on each invoice.
+    live = queries.open_at(db.session, Scope(
+        merchant_id=merchant.id, start=START, end=END, today=d(3, 31), currency="EUR"), d(3, 31))
+    assert live.amounts == now.amounts and live.counts == now.counts
 
 
 def test_recovery_share_by_step_and_channel_and_days_to_payment(shop):
