@@ -104,5 +104,4 @@ def forbidden(error):
     from flask import render_template
 
     return render_template("office/forbidden.html"), 403
-from portal.office import debtors, invoices  # noqa: E402,F401
 from portal.office import dashboard  # noqa: E402,F401

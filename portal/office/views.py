@@ -1,12 +1,14 @@
 """Back-office page: an invoice's timeline (the dashboard is portal.office.dashboard, the list portal.office.invoices)."""
 from __future__ import annotations
 
-from flask import render_template
+from flask import g, render_template
 
 from portal import ledger
 from portal import timeline as presenter
+from portal.clock import today_for
 from portal.models import Invoice
 from portal.office import bp, scoped_get
+
 
 @bp.get("/invoices/<int:invoice_id>")
 def invoice_detail(invoice_id: int):
