@@ -129,6 +129,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["action_label"] = timeline_labels.action_label
 
     from portal.cases import messages as case_messages
+    from portal.dunning.labels import default_label
+
+    app.jinja_env.globals["default_label"] = default_label
 
     app.jinja_env.globals["case_kind"] = lambda kind: str(case_messages.KINDS.get(kind, kind))
     app.jinja_env.globals["case_status"] = lambda status: str(case_messages.DEBTOR_STATUSES.get(status, status))

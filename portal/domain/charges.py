@@ -25,10 +25,6 @@ MARGIN_CONSUMER = Decimal(5)
 MARGIN_BUSINESS = Decimal(9)
 DAYS_PER_YEAR = 365
 FLAT_FEE_MINOR = {"EUR": 4000}
-# A notice puts the debtor in default on receipt; three days after sending is assumed.
-RECEIPT_DAYS = 3
-# § 286 (3) BGB: default at the latest 30 days after due date and receipt of the invoice.
-AUTOMATIC_DEFAULT_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,29 +116,6 @@ def default_interest(
     # happened); interest is never negative.
     exact = max(exact, Decimal(0))
     return Interest(int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP)), exact, tuple(segments))
-
-
-def default_date(
-    *,
-    due_date: date,
-    step_on: date,
-    causes_default: bool,
-    business: bool,
-    consumer_notice_given: bool,
-    current: date | None,
-) -> date | None:
-    """The earliest known day of default after a step on `step_on` (None: not in default yet).
-
-    A notice that causes default does so on receipt (RECEIPT_DAYS after sending). Without
-    one, § 286 (3) BGB puts a business debtor in default 30 days after the due date, and a
-    consumer only if the invoice or a reminder told them so (`consumer_notice_given`).
-    """
-    candidates = [d for d in (current,) if d is not None]
-    if causes_default:
-        candidates.append(step_on + timedelta(days=RECEIPT_DAYS))
-    if business or consumer_notice_given:
-        candidates.append(due_date + timedelta(days=AUTOMATIC_DEFAULT_DAYS))
-    return min(candidates) if candidates else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,29 +129,60 @@ def next_action(steps: list[StepRule], taken: int, due_date: date, last_on: date
     return step_day(steps, taken, due_date, last_on)
 
 
+def is_pre_due(steps: list[StepRule], index: int) -> bool:
+    """A step planned before the due date (the pre-due reminder): never sent once the claim is due."""
+    return _planned_offset(steps, index) < 0
+
+
+def _first_step(steps: list[StepRule], taken: int, due_date: date, last_on: date | None, today: date,
+                not_before: date | None) -> tuple[int, date] | None:
+    """The step after the `taken` first ones that can still be sent, and its day (pre-due steps lapse on the due date)."""
+    if taken >= len(steps):
+        return None
+    index = taken
+    day = step_day(steps, index, due_date, last_on)
+    # A pre-due step lapses once the claim is due; the step after it keeps its planned distance from it.
+    while is_pre_due(steps, index) and max(day, today, not_before or day) >= due_date:
+        if index + 1 >= len(steps):
+            return None
+        index, day = index + 1, step_day(steps, index + 1, due_date, day)
+    if not_before is not None:
+        day = max(day, not_before)
+    return index, day
+
+
 def step_to_take(steps: list[StepRule], taken: int, due_date: date, last_on: date | None, today: date,
                  not_before: date | None = None) -> int | None:
     """Index of the step a run on `today` takes, or None if none is due.
 
     Catching up jumps over ordinary reminders that are overdue, but stops at the first
-    notice with legal effect that has not been sent yet. `not_before` is the invoice's
-    planned next action day: a step postponed (after a pause) counts from that day, so a
-    pause is never mistaken for missed days.
+    notice with legal effect that has not been sent yet; an invoice that has had no message
+    yet (imported late) gets its reminder first, never a notice as its first message. A
+    pre-due reminder whose day has passed is not sent on or after the due date. `not_before`
+    is the invoice's planned next action day: a step postponed (after a pause) counts from
+    that day, so a pause is never mistaken for missed days.
     """
-    if taken >= len(steps):
+    first = _first_step(steps, taken, due_date, last_on, today, not_before)
+    if first is None:
         return None
-    index = taken
-    day = step_day(steps, index, due_date, last_on)
-    if not_before is not None:
-        day = max(day, not_before)
+    index, day = first
     if day > today:
         return None
     while index + 1 < len(steps) and steps[index].legal not in MANDATORY:
         following = step_day(steps, index + 1, due_date, day)
         if following > today:
             break
+        if taken == 0 and steps[index + 1].legal in MANDATORY:
+            break  # its own reminder before any notice
         index, day = index + 1, following
     return index
+
+
+def upcoming_day(steps: list[StepRule], taken: int, due_date: date, last_on: date | None, today: date,
+                 not_before: date | None = None) -> date | None:
+    """The day of the next step a run will take (None when the policy is done); for `next_action_on`."""
+    first = _first_step(steps, taken, due_date, last_on, today, not_before)
+    return first[1] if first else None
 
 
 def resume_day(steps: list[StepRule], taken: int, due_date: date, last_on: date | None, today: date) -> date | None:

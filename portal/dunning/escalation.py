@@ -199,3 +199,52 @@ def stopped_many(paid: Sequence[tuple[int, int, int]], *, reason: str) -> dict[i
             "actor": "system", "data": {"message_id": message_id, "reason": reason},
         })
     return events
+
+
+def rejudge_default(message: Message) -> None:
+    """A dunning message went out over a fallback channel: judge its step's effect on default again (§ 286 BGB).
+
+    The run judged it for the channel it queued the message on (`context["channel"]`) and the day
+    of the step (`context["today"]`, the day the worker sends it as a rule); a letter
+    instead of an email is received later, an SMS does not carry the § 286 (3) notice. Only an
+    invoice whose latest step is still this message's step is re-judged (nothing has been
+    charged on the strength of it yet). Writes a `dunning.default_changed` event where the day
+    or rule changed; never commits.
+    """
+    from portal.domain import default as law_default
+    from portal.domain.calendar import legal_calendar
+    from portal.models import Debtor, Merchant
+
+    planned = (message.context or {}).get("channel")
+    if message.purpose != "dunning" or not planned or planned == message.channel:
+        return
+    sent_on = date.fromisoformat(message.context["today"])
+    merchant = db.session.get(Merchant, message.merchant_id)
+    debtor = db.session.get(Debtor, message.debtor_id)
+    calendar = legal_calendar(merchant.holiday_state)
+    items = {item["invoice_id"]: item for item in message.context.get("items", [])}
+    for link in message.invoices:
+        invoice = db.session.get(Invoice, link.invoice_id)
+        item = items.get(invoice.id)
+        if item is None or invoice.dunning_step != link.step or invoice.dunning_policy_id is None:
+            continue
+        step = next((s for s in db.session.get(Policy, invoice.dunning_policy_id).steps if s.key == link.step), None)
+        if step is None:
+            continue
+        before = item.get("default_before")
+        current = law_default.Default(date.fromisoformat(before[0]), before[1]) if before else None
+        business = debtor.kind == "business"
+        default = law_default.after_step(
+            current=current, business=business, due_date=invoice.due_date, issue_date=invoice.issue_date,
+            sent_on=sent_on, channel=message.channel, causes_default=step.legal in rules.CAUSES_DEFAULT,
+            payment_days=step.payment_days, calendar=calendar,
+            notice_286=step.notice_286 and merchant.consumer_default_notice and not business,
+        )
+        new = (default.on, default.rule) if default else (None, None)
+        if new == (invoice.default_on, invoice.default_rule):
+            continue
+        _event(invoice, "dunning.default_changed", "system:worker", {
+            "channel": message.channel, "planned_channel": planned, "default_on": _iso(new[0]), "rule": new[1],
+            "was": _iso(invoice.default_on),
+        })
+        invoice.default_on, invoice.default_rule = new

@@ -20,7 +20,9 @@ from sqlalchemy import func, select
 from portal import ledger
 from portal.clock import today_for
 from portal.domain import charges as law
+from portal.domain import default as law_default
 from portal.domain import dunning as rules
+from portal.domain.calendar import legal_calendar
 from portal.domain.base_rate import BaseRateUnknown, load_table
 from portal.dunning import bulk
 from portal.dunning.escalation import group_rule, step_rules
@@ -41,7 +43,7 @@ _DEBTOR_COLUMNS = (
 _INVOICE_COLUMNS = (
     Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.issue_date, Invoice.due_date, Invoice.currency,
     Invoice.amount_minor, Invoice.open_minor, Invoice.order_ref, Invoice.dunning_level, Invoice.dunning_step,
-    Invoice.paused_reason, Invoice.default_on, Invoice.dunning_policy_id, Invoice.dunning_last_on,
+    Invoice.paused_reason, Invoice.default_on, Invoice.default_rule, Invoice.dunning_policy_id, Invoice.dunning_last_on,
     Invoice.interest_through, Invoice.next_action_on,
 )
 
@@ -144,11 +146,12 @@ class _MerchantSettings:
     dunning_fee_cap_minor: int
     business_flat_fee: bool
     consumer_default_notice: bool
+    holiday_state: str | None
 
     @classmethod
     def of(cls, merchant: Merchant) -> "_MerchantSettings":
         return cls(merchant.id, merchant.default_language, merchant.dunning_fee_cap_minor, merchant.business_flat_fee,
-                   merchant.consumer_default_notice)
+                   merchant.consumer_default_notice, merchant.holiday_state)
 
 
 class _Batch:
@@ -156,6 +159,7 @@ class _Batch:
                  invoice_ids, result: RunResult):
         self.merchant, self.today, self.policies, self.invoice_ids, self.result = merchant, today, policies, invoice_ids, result
         self.settings = settings
+        self.calendar = legal_calendar(settings.holiday_state)
         self.policy_by_id = {p.id: p for p in policies}
         self.charge_rows: list[dict] = []
         self.invoice_updates: list[dict] = []
@@ -233,10 +237,12 @@ class _Batch:
             self.invoice_updates.append(update_row)
             self._event(inv, "dunning.resumed", {"reason": inv.paused_reason, "next_action_on": _iso(nxt)})
             return None
+        not_before = inv.next_action_on if inv.dunning_policy_id else None
         index = rules.step_to_take(steps, inv.dunning_level, inv.due_date, inv.dunning_last_on, self.today,
-                                   not_before=inv.next_action_on if inv.dunning_policy_id else None)
+                                   not_before=not_before)
         if index is None:
-            update_row["next_action_on"] = rules.next_action(steps, inv.dunning_level, inv.due_date, inv.dunning_last_on)
+            update_row["next_action_on"] = rules.upcoming_day(steps, inv.dunning_level, inv.due_date, inv.dunning_last_on,
+                                                              self.today, not_before=not_before)
             self.invoice_updates.append(update_row)
             return None
         step = steps[index]
@@ -267,15 +273,9 @@ class _Batch:
             flat_fee_booked=flat_booked, currency=inv.currency,
         ):
             new_charges.append(law.Charge(fee.kind, fee.amount_minor, f"fee:{inv.id}:{fee.ref.removeprefix('fee:')}", fee.label, fee.data))
-        # The § 286 (3) notice counts only if this very message carries it (a skipped step told nobody).
-        notice_given = (not business) and self.settings.consumer_default_notice and step.notice_286
-        default_on = law.default_date(
-            due_date=inv.due_date, step_on=self.today, causes_default=step.legal in rules.CAUSES_DEFAULT,
-            business=business, consumer_notice_given=notice_given, current=inv.default_on,
-        )
         handover = step.legal == rules.HANDOVER
         update_row.update(
-            dunning_level=index + 1, dunning_step=step.key, dunning_last_on=self.today, default_on=default_on,
+            dunning_level=index + 1, dunning_step=step.key, dunning_last_on=self.today,
             interest_through=interest_through,
             next_action_on=None if handover else rules.next_action(steps, index + 1, inv.due_date, self.today),
         )
@@ -285,6 +285,7 @@ class _Batch:
             "inv": inv, "step": step, "index": index, "policy": policy, "update": update_row, "charges": new_charges,
             "entries": entries, "skipped": [s.key for s in steps[inv.dunning_level:index]], "interest_refused": interest_refused,
             "notice_286": step.notice_286 and self.settings.consumer_default_notice and not business,
+            "business": business, "reminded": inv.dunning_level > 0,
         }
 
     def _choose(self, inv, debtor: Debtor, returning: bool) -> PolicyRules | None:
@@ -305,9 +306,11 @@ class _Batch:
                 self.staff["unreachable"].append(inv.number)
             self.result.unreachable += len(plans)
             return
+        channel = outbox.reachable_channels(debtor, channels)[0]
         items = []
         for plan in plans:
             inv, step = plan["inv"], plan["step"]
+            self._default(plan, channel)
             self.invoice_updates.append(plan["update"])
             for charge in plan["charges"]:
                 self.charge_rows.append({
@@ -340,12 +343,29 @@ class _Batch:
             "invoices": [(p["inv"].id, p["step"].key) for p in plans],
             "context": {
                 "step": lead["step"].key, "legal": lead["step"].legal, "policy": lead["policy"].name,
-                "today": self.today.isoformat(), "currency": plans[0]["inv"].currency,
-                "deadline": (self.today + timedelta(days=lead["step"].payment_days)).isoformat(),
+                "today": self.today.isoformat(), "currency": plans[0]["inv"].currency, "channel": channel,
+                "deadline": _iso(law_default.stated_deadline(self.today, channel, lead["step"].payment_days, self.calendar)
+                                 or self.today),
                 "notice_286": lead["notice_286"],
+                # "Despite our reminder" only where a reminder went out before (a late import's first message is one).
+                "reminded": all(p["reminded"] for p in plans),
                 "items": items,
             },
         })
+
+    def _default(self, plan: dict, channel: str) -> None:
+        """When the debtor is in default after this step, sent today over `channel` (§ 286 BGB)."""
+        inv, step = plan["inv"], plan["step"]
+        current = law_default.Default(inv.default_on, inv.default_rule or law_default.NOTICE_RECEIPT) if inv.default_on else None
+        default = law_default.after_step(
+            current=current, business=plan["business"], due_date=inv.due_date, issue_date=inv.issue_date,
+            sent_on=self.today, channel=channel, causes_default=step.legal in rules.CAUSES_DEFAULT,
+            payment_days=step.payment_days, notice_286=plan["notice_286"], calendar=self.calendar,
+        )
+        if default is not None and default != current:
+            plan["update"].update(default_on=default.on, default_rule=default.rule)
+        # What the worker needs to re-judge this step if the message goes out over another channel.
+        plan["default_before"] = [current.on.isoformat(), current.rule] if current else None
 
     # -- writing (one transaction per batch, committed by the caller) --------------------
 
@@ -405,8 +425,9 @@ def _item(plan: dict) -> dict:
         "due_date": inv.due_date.isoformat(), "step": plan["step"].key, "legal": plan["step"].legal,
         "principal_minor": inv.amount_minor, "paid_minor": -other, "fees_minor": fees, "interest_minor": interest,
         "open_minor": inv.open_minor + sum(c.amount_minor for c in plan["charges"]),
-        "default_on": _iso(plan["update"].get("default_on")), "charges": charge_lines,
-        "interest_refused": plan["interest_refused"],
+        "default_on": _iso(plan["update"].get("default_on", inv.default_on)), "charges": charge_lines,
+        "interest_refused": plan["interest_refused"], "default_before": plan.get("default_before"),
+        "reminded": plan["reminded"],
     }
 
 

@@ -147,6 +147,10 @@ def _deliver(message_id: int, now: datetime, session: email_channel.EmailSession
     message.attempts += 1
     _release(message)
     _event(message, "message.sent", {"channel": message.channel, "provider_id": provider_id})
+    if message.purpose == "dunning":
+        from portal.dunning.escalation import rejudge_default
+
+        rejudge_default(message)
     result.sent += 1
 
 

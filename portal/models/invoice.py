@@ -73,6 +73,7 @@ class Invoice(db.Model):
     next_action_on: Mapped[date | None] = mapped_column(Date, comment="Day the next dunning step is due; NULL when none is")
     paused_reason: Mapped[str | None] = mapped_column(String(20), comment="Why escalation is paused: dispute, plan or promise")
     default_on: Mapped[date | None] = mapped_column(Date, comment="Day the debtor went into default (interest runs from the next day)")
+    default_rule: Mapped[str | None] = mapped_column(String(20), comment="Which rule of § 286 BGB gave default_on: notice_deadline, notice_receipt or thirty_days")
     closed_on: Mapped[date | None] = mapped_column(Date, comment="Day the invoice was paid, cancelled, written off or handed over")
     dunning_policy_id: Mapped[int | None] = mapped_column(ForeignKey("dunning_policy.id", ondelete="SET NULL"), comment="Dunning policy (customer group) chosen on the first dunning look")
     dunning_last_on: Mapped[date | None] = mapped_column(Date, comment="Day the last dunning step was taken")

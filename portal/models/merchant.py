@@ -43,6 +43,7 @@ class Merchant(db.Model):
     iban: Mapped[str | None] = mapped_column(String(34), comment="Bank account for transfers (validated, stored compact)")
     bic: Mapped[str | None] = mapped_column(String(11), comment="BIC of the bank account")
     account_holder: Mapped[str | None] = mapped_column(String(70), comment="Account holder name as the bank knows it (EPC QR name)")
+    holiday_state: Mapped[str | None] = mapped_column(String(2), comment="German state whose public holidays count for deadlines (§ 193 BGB), e.g. BY; NULL: national holidays only")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin", comment="IANA time zone in which due dates and 'today' are reckoned")
     default_language: Mapped[str] = mapped_column(String(5), default="de", comment="Language for debtors who have none on file")
     logo_url: Mapped[str | None] = mapped_column(String(500), comment="Logo image (same-origin path or data URL)")

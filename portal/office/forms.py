@@ -41,6 +41,8 @@ class SettingsForm(FlaskForm):
     link_step_up = BooleanField(_l("Ask for the postal code before showing invoice details"))
     dunning_fee_cap = StringField(_l("Highest dunning fee per notice"), validators=[InputRequired()])
     business_flat_fee = BooleanField(_l("Charge business customers the €40 flat fee (§ 288 (5) BGB)"))
+    holiday_state = SelectField(_l("Public holidays for payment deadlines (§ 193 BGB)"), choices=[], coerce=lambda v: v or "",
+                                validators=[Optional()])
     plan_max_rates = IntegerField(_l("Installments: most monthly rates without review"), validators=[InputRequired(), NumberRange(2, 36)])
     plan_min_rate = StringField(_l("Installments: smallest rate without review"), validators=[InputRequired()])
     plan_max_total = StringField(_l("Installments: largest total without review"), validators=[InputRequired()])

@@ -21,7 +21,7 @@ PLAIN_FIELDS = (
     "general_partner", "supervisory_chair", "street", "postal_code", "city", "support_email", "support_phone", "support_hours",
     "account_holder", "logo_url", "primary_color", "accent_color", "imprint_url", "privacy_url", "link_ttl_days",
     "link_step_up", "business_flat_fee", "plan_max_rates", "plan_first_rate_days", "plan_include_charges",
-    "plan_grace_days", "promise_max_days", "case_sla_business_days",
+    "plan_grace_days", "promise_max_days", "case_sla_business_days", "holiday_state",
 )
 MONEY_FIELDS = {"dunning_fee_cap": "dunning_fee_cap_minor", "plan_min_rate": "plan_min_rate_minor",
                 "plan_max_total": "plan_max_total_minor"}
@@ -74,12 +74,21 @@ def masked(secret: str | None) -> str | None:
     return f"{secret[:8]}…{secret[-4:]}" if len(secret) > 16 else "…" + secret[-2:]
 
 
+def holiday_state_choices() -> list[tuple[str, str]]:
+    from portal.domain.calendar import GERMAN_STATES
+
+    return [("", str(_l("Nationwide holidays only")))] + [
+        (code, str(_l("Nationwide and %(state)s", state=name))) for code, name in GERMAN_STATES.items()
+    ]
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 def settings():
     require_admin()
     merchant = g.merchant
     form = SettingsForm(obj=merchant)
     form.legal_form.choices = [(key, str(label)) for key, label in LEGAL_FORM_LABELS.items()]
+    form.holiday_state.choices = holiday_state_choices()
     if not form.is_submitted():
         form.iban.data = merchant.iban
         for field, column in MONEY_FIELDS.items():

@@ -75,11 +75,3 @@ def test_business_debtors_pay_the_40_euro_flat_fee_once_and_no_dunning_fees_on_t
     assert law.fees_for_step(flat_fee_booked=True, **kw) == []
 
 
-def test_default_begins_on_receipt_of_the_notice_or_30_days_after_due_date():
-    due = date(2025, 6, 1)
-    assert law.default_date(due_date=due, step_on=date(2025, 6, 22), causes_default=True, business=False,
-                            consumer_notice_given=False, current=None) == date(2025, 6, 25)
-    assert law.default_date(due_date=due, step_on=date(2025, 5, 29), causes_default=False, business=False,
-                            consumer_notice_given=True, current=None) == date(2025, 7, 1)
-    assert law.default_date(due_date=due, step_on=date(2025, 5, 29), causes_default=False, business=False,
-                            consumer_notice_given=False, current=None) is None

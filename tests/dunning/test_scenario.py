@@ -20,6 +20,18 @@ EXPECTED_CHANNELS = {
     "business": ["email", "email", "email", "email", "letter", "letter"],
 }
 
+# DUE is Sunday 1 June 2025; the pre-due reminder goes out Thursday 29 May, the 1st notice Sunday 22 June.
+EXPECTED_DEFAULT = {
+    # email received Fri 30 May; 30 days from the due date (the later day) → Tue 1 July (§ 286 (3) BGB)
+    "standard": ("2025-07-01", "thirty_days"),
+    # letter received on the 4th day, Mon 2 June, after the due date: 30 days from receipt → Wed 2 July
+    "older": ("2025-07-02", "thirty_days"),
+    # an SMS does not carry the § 286 (3) notice: the 1st notice's deadline, 22 June + 10 = Wed 2 July (§ 286 (1) BGB)
+    "mobile": ("2025-07-02", "notice_deadline"),
+    # businesses need no notice: 30 days after due date and receipt of the invoice → Tue 1 July
+    "business": ("2025-07-01", "thirty_days"),
+}
+
 
 def drive(days, start):
     """Run every day from `start` for `days` days; returns (day offset from DUE, template, channel, debtor ref)."""
@@ -44,7 +56,7 @@ def test_ninety_days_of_runs_send_each_step_once_on_its_day_and_channel(app, gro
     ]
     invoice = db.session.get(Invoice, invoice.id)
     assert invoice.status == "handed_over" and invoice.closed_on == DUE + timedelta(days=63)
-    assert invoice.default_on == DUE + timedelta(days=24)  # receipt of the first notice (sent on day 21)
+    assert (invoice.default_on.isoformat(), invoice.default_rule) == EXPECTED_DEFAULT[group]
 
 
 def charges_of(invoice_id):
@@ -58,8 +70,8 @@ def test_consumer_charges_to_the_cent(app):
     sent = drive(70, DUE - timedelta(days=5))
     d = lambda n: DUE + timedelta(days=n)  # noqa: E731
     assert charges_of(invoice.id) == [
-        # second notice (day 35): 26 June–6 July, 5 days at 7.27 % and 6 days at 6.27 % on 1000.00 → 2.03
-        ("interest", 203, d(35), f"interest:{invoice.id}:{d(35).isoformat()}"),
+        # in default from the end of 1 July (§ 286 (3)); second notice (day 35): 2–6 July, 5 days at 6.27 % → 0.86
+        ("interest", 86, d(35), f"interest:{invoice.id}:{d(35).isoformat()}"),
         ("fee", 250, d(35), f"fee:{invoice.id}:notice_2"),
         # final notice (day 49): 7–20 July, 14 days at 6.27 % → 1000 × 14 × 6.27 / 365 = 2.40
         ("interest", 240, d(49), f"interest:{invoice.id}:{d(49).isoformat()}"),
@@ -67,11 +79,11 @@ def test_consumer_charges_to_the_cent(app):
         # handover (day 63): 21 July–3 August, 14 days → 2.40, no fee
         ("interest", 240, d(63), f"interest:{invoice.id}:{d(63).isoformat()}"),
     ]
-    assert db.session.get(Invoice, invoice.id).open_minor == 100000 + 203 + 250 + 240 + 250 + 240
+    assert db.session.get(Invoice, invoice.id).open_minor == 100000 + 86 + 250 + 240 + 250 + 240
     # Every message itemises what is open: the final notice shows both fees and both interest bookings.
     final_items = next(items for day, template, _, items in sent if template == "final_notice")
-    assert final_items[0]["fees_minor"] == 500 and final_items[0]["interest_minor"] == 443
-    assert final_items[0]["open_minor"] == 100000 + 203 + 250 + 240 + 250
+    assert final_items[0]["fees_minor"] == 500 and final_items[0]["interest_minor"] == 326
+    assert final_items[0]["open_minor"] == 100000 + 86 + 250 + 240 + 250
 
 
 def test_business_debtor_pays_interest_at_nine_points_and_the_40_euro_flat_fee(app):
@@ -80,7 +92,7 @@ def test_business_debtor_pays_interest_at_nine_points_and_the_40_euro_flat_fee(a
     drive(70, DUE - timedelta(days=5))
     d = lambda n: DUE + timedelta(days=n)  # noqa: E731
     assert [(k, a, b) for k, a, b, _ in charges_of(invoice.id)] == [
-        ("interest", 323, d(35)),  # 100000 × (5 × 11.27 + 6 × 10.27) / 36500 = 3.23
+        ("interest", 141, d(35)),  # in default from the end of 1 July: 100000 × 5 × 10.27 / 36500 = 1.41
         ("fee", 4000, d(35)),  # § 288 (5) BGB, once; dunning fees are credited against it
         ("interest", 394, d(49)),  # 100000 × 14 × 10.27 / 36500 = 3.94
         ("interest", 394, d(63)),
@@ -100,14 +112,14 @@ def test_one_message_per_debtor_lists_every_invoice_due_that_day(app):
 def test_after_missed_days_only_the_latest_step_goes_out_but_no_legal_notice_is_skipped(app):
     merchant = make_merchant()
     invoice = make_debtor_invoice(merchant, "standard", "RE-1")
-    run(today=DUE + timedelta(days=30))  # first look long after the reminders were due
-    [message] = messages()
-    assert message.template == "first_notice"  # not three messages, and not beyond the default notice
+    run(today=DUE + timedelta(days=7))
+    run(today=DUE + timedelta(days=50))  # missed days: notice_1 (day 21) and notice_2 (day 35) and final (49) were due
+    assert [m.template for m in messages()] == ["payment_reminder", "first_notice"]  # not beyond the default notice
     invoice = db.session.get(Invoice, invoice.id)
     # The second notice keeps its planned distance (14 days) from the late first notice.
-    assert invoice.next_action_on == DUE + timedelta(days=44)
-    run(today=DUE + timedelta(days=36))
-    assert len(messages()) == 1
+    assert invoice.next_action_on == DUE + timedelta(days=64)
+    run(today=DUE + timedelta(days=63))
+    assert len(messages()) == 2
 
 
 def test_rerunning_a_day_creates_nothing(app, runner):
@@ -141,5 +153,6 @@ def test_a_run_interrupted_mid_way_and_rerun_creates_no_duplicate(app):
     run(today=day, batch_debtors=1)
     assert len(messages()) == 3
     keys = [mi.step for m in messages() for mi in m.invoices]
-    assert sorted(keys) == ["notice_1", "notice_1", "notice_1"]  # first look on day 35 takes the default notice
+    # first look on day 35: a first message is a reminder, never a notice (late import)
+    assert sorted(keys) == ["reminder", "reminder", "reminder"]
     assert len(db.session.execute(select(Message.dedupe_key)).all()) == 3

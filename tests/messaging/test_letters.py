@@ -48,7 +48,9 @@ def test_letters_form_a_printable_daily_batch_with_address_payment_box_and_qr_co
     assert claim["claim"]["invoice_number"] == "RE-1" and claim["claim"]["principal"] == "1000.00"
     assert claim["debtor"]["date_of_birth"] == "1940-02-02" and claim["debtor"]["street"] == "Hauptstraße 5"
     assert [r["step"] for r in claim["reminders"]] == ["pre_due", "reminder", "notice_1", "notice_2", "final", "handover"]
-    assert claim["interest"][0]["computation"]["segments"][0]["rate"] == "7.27"
-    assert claim["disputed"] is False and claim["claim"]["default_on"] == (DUE + timedelta(days=24)).isoformat()
+    # Pre-due letter Thu 29 May 2025 (with the § 286 (3) notice), presumed received Mon 2 June: 30 days → Wed 2 July;
+    # the 1st notice's deadline is the same day. Interest from 3 July, all at 1.27 + 5 = 6.27 %.
+    assert claim["interest"][0]["computation"]["segments"][0]["rate"] == "6.27"
+    assert claim["disputed"] is False and claim["claim"]["default_on"] == "2025-07-02"
     assert "RE-1" in csv_text and "1000.00" in csv_text
     assert invoice.id

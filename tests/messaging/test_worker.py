@@ -54,11 +54,12 @@ def smtp(app):
 def test_a_reminder_email_arrives_multipart_in_german_with_link_amounts_and_stable_headers(app, smtp):
     merchant = make_merchant(name="Gartenhaus", support_email="hilfe@garten.example")
     make_debtor_invoice(merchant, "standard", "RE-1")
+    run(today=DUE + timedelta(days=7))
     run(today=DUE + timedelta(days=21))
     run(today=DUE + timedelta(days=35))
     result = worker.drain(now=NOW)
-    assert result.sent == 2
-    first, second = smtp.messages
+    assert result.sent == 3
+    reminder, first, second = smtp.messages
     assert second["Subject"] == "2. Mahnung von Gartenhaus"
     assert second["Reply-To"] == "hilfe@garten.example"
     assert second["To"] == "standard@example.de"
@@ -69,10 +70,12 @@ def test_a_reminder_email_arrives_multipart_in_german_with_link_amounts_and_stab
     assert link in html
     assert "Guten Tag Test Standard," in text
     assert "1.000,00\xa0€" in text  # principal
-    assert "Verzugszinsen (§ 288 BGB): 2,03\xa0€" in text
+    # The 1st notice (Sunday 22 June 2025, email) set the deadline Wednesday 2 July: default from its end,
+    # interest 3–6 July, 4 days × 1000.00 × 6.27 % / 365 = 0.687 → 0.69.
+    assert "Verzugszinsen (§ 288 BGB): 0,69\xa0€" in text
     assert "Mahngebühr: 2,50\xa0€" in text
-    assert "Zu zahlen insgesamt: 1.004,53\xa0€" in text
-    message = messages()[1]
+    assert "Zu zahlen insgesamt: 1.003,19\xa0€" in text
+    message = messages()[2]
     assert second["Message-ID"] == message.provider_id and message.status == "sent"
     assert message.subject == "2. Mahnung von Gartenhaus"
 
@@ -206,16 +209,17 @@ def twilio(app):
 def test_mobile_first_debtors_get_one_gsm7_sms_with_their_link(app, twilio, smtp):
     merchant = make_merchant(name="Gartenhaus Sonnenberg am Killesberg")
     make_debtor_invoice(merchant, "mobile", "RE-1", amount="12345.67", name="Maximiliane Mustermann-Überlänge")
+    run(today=DUE + timedelta(days=7))
     run(today=DUE + timedelta(days=35))
-    assert worker.drain(now=NOW).sent == 1
-    [(path, auth, form)] = twilio.received
+    assert worker.drain(now=NOW).sent == 2
+    _, (path, auth, form) = twilio.received
     assert path == "/2010-04-01/Accounts/AC123/Messages.json" and auth.startswith("Basic ")
     assert form["To"] == ["+491701234567"] and form["From"] == ["+4915100000000"]
     body = form["Body"][0]
     assert gsm7.septets(body) <= 160
     assert re.search(r"http://localhost/p/[A-Za-z0-9_-]+$", body)
     assert "12.345,67" in body and "1. Mahnung" in body
-    assert messages()[0].provider_id == "SM" + "1".zfill(32)
+    assert messages()[1].provider_id == "SM" + "2".zfill(32)
 
 
 def test_an_sms_the_provider_rejects_falls_back_to_email(app, twilio, smtp):
@@ -232,36 +236,55 @@ def test_an_sms_the_provider_rejects_falls_back_to_email(app, twilio, smtp):
     assert len(smtp.raw) == 1
 
 
+def test_286_3_a_notice_email_that_falls_back_to_a_letter_counts_from_the_letters_receipt(app, smtp):
+    merchant = make_merchant()
+    invoice = make_debtor_invoice(merchant, "standard", "RE-1")
+    run(today=DUE - timedelta(days=3))  # Thu 29 May 2025: the pre-due email with the § 286 (3) notice
+    invoice = db.session.get(Invoice, invoice.id)
+    assert (invoice.default_on, invoice.default_rule) == (date(2025, 7, 1), "thirty_days")  # email received Fri 30 May
+    smtp.reply = "550 no such user"
+    assert worker.drain(now=NOW).sent == 1
+    [message] = messages()
+    assert message.channel == "letter"
+    invoice = db.session.get(Invoice, invoice.id, populate_existing=True)
+    # the letter is presumed received Mon 2 June, after the due date: 2 June + 30 → Wed 2 July
+    assert (invoice.default_on, invoice.default_rule) == (date(2025, 7, 2), "thirty_days")
+    changed = db.session.execute(select(Event).where(Event.kind == "dunning.default_changed")).scalar_one()
+    assert changed.data["was"] == "2025-07-01" and changed.data["channel"] == "letter"
+
+
 def test_pause_cancels_pending_reminders_and_resume_plans_anew(app):
     merchant = make_merchant()
     invoice = make_debtor_invoice(merchant, "standard", "RE-1")
+    run(today=DUE + timedelta(days=7))
     run(today=DUE + timedelta(days=21))
     invoice = db.session.get(Invoice, invoice.id)
     escalation.pause(invoice, "dispute", today=DUE + timedelta(days=22))
     db.session.commit()
-    assert messages()[0].status == "cancelled"
+    assert messages()[1].status == "cancelled"
     for n in range(23, 60):
         run(today=DUE + timedelta(days=n))
-    assert len(messages()) == 1  # nothing while the dispute stands
+    assert len(messages()) == 2  # nothing while the dispute stands
     invoice = db.session.get(Invoice, invoice.id)
     escalation.resume(invoice, today=DUE + timedelta(days=60))
     db.session.commit()
     assert invoice.next_action_on == DUE + timedelta(days=67)  # second notice, after the grace period
     run(today=DUE + timedelta(days=66))
-    assert len(messages()) == 1
+    assert len(messages()) == 2
     run(today=DUE + timedelta(days=67))
-    assert [m.template for m in messages()] == ["first_notice", "second_notice"]
+    assert [m.template for m in messages()] == ["payment_reminder", "first_notice", "second_notice"]
 
 
 def test_a_pause_until_a_promised_day_resumes_by_itself(app):
     merchant = make_merchant()
     invoice = make_debtor_invoice(merchant, "standard", "RE-1")
+    run(today=DUE + timedelta(days=7))
     run(today=DUE + timedelta(days=21))
     escalation.pause(db.session.get(Invoice, invoice.id), "promise", until=DUE + timedelta(days=40), today=DUE + timedelta(days=22))
     db.session.commit()
     for n in range(23, 47):
         run(today=DUE + timedelta(days=n))
-    assert len(messages()) == 1
+    assert len(messages()) == 2
     assert db.session.get(Invoice, invoice.id).paused_reason is None
     run(today=DUE + timedelta(days=47))  # promise day 40 + 7 days grace
-    assert [m.template for m in messages()] == ["first_notice", "second_notice"]
+    assert [m.template for m in messages()] == ["payment_reminder", "first_notice", "second_notice"]

@@ -61,3 +61,19 @@ def test_an_invalid_iban_is_refused_and_nothing_changes(client, merchant_a):
     assert "IBAN" in response.get_data(as_text=True)
     db.session.expire_all()
     assert merchant_a.name == "Alpha Shop"
+
+
+def test_an_admin_chooses_the_state_whose_holidays_move_deadlines(client, merchant_a):
+    _admin(client, merchant_a)
+    html = client.get("/office/settings").get_data(as_text=True)
+    assert '<option value="BY">Bundesweit und Bayern</option>' in html
+    form = _form(client)
+    form["holiday_state"] = "BY"
+    assert client.post("/office/settings", data=form).status_code == 303
+    assert db.session.get(type(merchant_a), merchant_a.id).holiday_state == "BY"
+    form = _form(client)
+    form["holiday_state"] = "XX"
+    assert client.post("/office/settings", data=form).status_code == 422
+    form["holiday_state"] = ""
+    assert client.post("/office/settings", data=form).status_code == 303
+    assert db.session.get(type(merchant_a), merchant_a.id).holiday_state is None
