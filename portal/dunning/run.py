@@ -285,7 +285,7 @@ class _Batch:
             "inv": inv, "step": step, "index": index, "policy": policy, "update": update_row, "charges": new_charges,
             "entries": entries, "skipped": [s.key for s in steps[inv.dunning_level:index]], "interest_refused": interest_refused,
             "notice_286": step.notice_286 and self.settings.consumer_default_notice and not business,
-            "business": business, "reminded": inv.dunning_level > 0,
+            "business": business,
         }
 
     def _choose(self, inv, debtor: Debtor, returning: bool) -> PolicyRules | None:
@@ -347,8 +347,6 @@ class _Batch:
                 "deadline": _iso(law_default.stated_deadline(self.today, channel, lead["step"].payment_days, self.calendar)
                                  or self.today),
                 "notice_286": lead["notice_286"],
-                # "Despite our reminder" only where a reminder went out before (a late import's first message is one).
-                "reminded": all(p["reminded"] for p in plans),
                 "items": items,
             },
         })
@@ -427,7 +425,6 @@ def _item(plan: dict) -> dict:
         "open_minor": inv.open_minor + sum(c.amount_minor for c in plan["charges"]),
         "default_on": _iso(plan["update"].get("default_on", inv.default_on)), "charges": charge_lines,
         "interest_refused": plan["interest_refused"], "default_before": plan.get("default_before"),
-        "reminded": plan["reminded"],
     }
 
 

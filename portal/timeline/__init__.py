@@ -300,6 +300,16 @@ def _interest_refused(v: View) -> str:
     return _("No default interest charged: the base rate is not entered yet")
 
 
+@presents("dunning.default_changed", example={"channel": "letter", "planned_channel": "email",
+                                              "default_on": "2025-07-02", "rule": "thirty_days", "was": "2025-07-01"})
+def _default_changed(v: View) -> str:
+    day = v.day("default_on")
+    channel = labels.channel_by(v.get("channel") or "")
+    if day:
+        return _("Sent %(channel)s instead: default now begins after %(day)s", channel=channel, day=day)
+    return _("Sent %(channel)s instead: the customer is not in default yet", channel=channel)
+
+
 def _message_name(v: View) -> str:
     message = v.ctx.messages.get(v.get("message_id"))
     if message is None:

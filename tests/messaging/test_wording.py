@@ -129,8 +129,12 @@ def test_trotz_unserer_zahlungserinnerung_only_when_a_reminder_was_sent_for_the_
     make_debtor_invoice(merchant, "standard", "RE-1")  # reminded: the reminder is sent before the notice
     run(today=DUE + timedelta(days=7))
     assert worker.drain().sent == 1
-    late = make_debtor_invoice(merchant, "standard", "RE-2", external_ref="K-LATE", email="late@example.de")
-    run(today=DUE + timedelta(days=21))  # RE-2 was imported late: its first message is the notice
+    # A late import gets a reminder first (§ 286 rules, docs/dunning.md); an invoice that had only the pre-due
+    # reminder and whose runs were missed gets the notice as its first message after the due date.
+    other = make_merchant(name="Gartenhaus Zwei")
+    late = make_debtor_invoice(other, "standard", "RE-2", external_ref="K-LATE", email="late@example.de")
+    run(today=DUE - timedelta(days=3), merchant=other)
+    run(today=DUE + timedelta(days=21))
     notices = {m.invoices[0].invoice_id: m for m in messages() if m.template == "first_notice"}
     reminded = folded(render_email(next(m for i, m in notices.items() if i != late.id)).text)
     unreminded = folded(render_email(notices[late.id]).text)
