@@ -1,13 +1,13 @@
 """When default begins: the rule that gave default_on, and the merchant's state for public holidays
 
 Revision ID: c286a1b2d3e4
-Revises: 0008_message_texts
+Revises: 0009_dashboard
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = 'c286a1b2d3e4'
-down_revision = '0008_message_texts'
+down_revision = '0009_dashboard'
 branch_labels = None
 depends_on = None
 
