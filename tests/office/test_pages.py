@@ -31,10 +31,13 @@ def test_the_invoice_page_shows_its_timeline_and_balance(signed_in, merchant_a):
     assert "100,00" in html  # open balance, German formatting for a German-speaking user
 
 
-def test_the_overview_adds_up_open_amounts_per_currency(signed_in, merchant_a):
+def test_the_overview_shows_open_amounts_one_currency_at_a_time_and_offers_the_others(signed_in, merchant_a):
     make_invoice(merchant_a, "RE-A-1", amount="100.00", lines=[])
     make_invoice(merchant_a, "RE-A-2", amount="50.00", currency="CHF", lines=[])
     html = signed_in.get("/office/").get_data(as_text=True)
     assert "100,00\xa0€" in html
-    assert "CHF\xa050.00" in html or "50,00\xa0CHF" in html
-    assert "150" not in html
+    assert '<option value="CHF"' in html
+    assert "50,00\xa0CHF" not in html and "150" not in html
+    html = signed_in.get("/office/?currency=CHF").get_data(as_text=True)
+    assert "50,00\xa0CHF" in html
+    assert "100,00\xa0€" not in html and "150" not in html
