@@ -59,8 +59,8 @@ BUILD = [
                          WHEN r >= 95 AND r < 98 AND issue + 77 <= :today THEN 'handed_over'
                          WHEN r >= 98 AND issue + 20 <= :today THEN 'cancelled'
                          ELSE 'open' END AS state
-             FROM (SELECT g, CAST(:start AS date) + (g % 730) AS issue, 2000 + (g * 7919) % 48000 AS amount, g % 100 AS r,
-                          g % 4 AS level, CAST(:start AS date) + (g % 730) + 4 + (g * 13) % 50 AS paid_on
+             FROM (SELECT g, CAST(:start AS date) + (g % 730) AS issue, CAST(2000 + (g::bigint * 7919) % 48000 AS int) AS amount, g % 100 AS r,
+                          g % 4 AS level, CAST(:start AS date) + (g % 730) + 4 + CAST((g::bigint * 13) % 50 AS int) AS paid_on
                    FROM generate_series(1, :invoices) g) s) t""",
     # ledger: the payment of every paid invoice, the credit of every cancelled one, a fee on every third reminded one
     """INSERT INTO ledger_entry (merchant_id, invoice_id, kind, amount_minor, currency, source, external_ref, booked_on, created_at)
