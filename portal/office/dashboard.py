@@ -13,7 +13,7 @@ from flask import Response, abort, g, render_template, request
 from flask_babel import format_decimal, format_percent
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from portal.analytics import charts, queries, rollup
 from portal.clock import today_for
@@ -90,7 +90,9 @@ def parse_scope(today: date) -> tuple[queries.Scope, dict]:
     start = max(start, end - timedelta(days=MAX_DAYS))
     m = g.merchant.id
     currencies = db.session.execute(
-        select(Invoice.currency).where(Invoice.merchant_id == m).group_by(Invoice.currency).order_by(func.count().desc())
+        select(Invoice.currency).where(Invoice.merchant_id == m).group_by(Invoice.currency)
+        # most invoices first; on a tie the euro (Settle serves German shops), then by code, so the default is stable
+        .order_by(func.count().desc(), case((Invoice.currency == "EUR", 0), else_=1), Invoice.currency)
     ).scalars().all() or ["EUR"]
     currency = request.args.get("currency") if request.args.get("currency") in currencies else currencies[0]
     groups = db.session.execute(select(Policy).where(Policy.merchant_id == m).order_by(Policy.priority, Policy.id)).scalars().all()
