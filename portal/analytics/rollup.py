@@ -15,8 +15,9 @@ entries, invoices, messages, events, cases, case notes; by id) and deletes the c
 they can change: for a booking, its booking date and its invoice's issue, due and closing
 days and the days of that invoice's messages; for a new message its day; for an event the
 seven days before it (funnel windows) and its invoice's days; for a case or a case note the
-day the case was opened; for open amounts every day from the earliest booking or issue date
-on. A payment imported today with a value date three weeks ago therefore drops exactly the
+day the case was opened; for open amounts every day from the earliest booking, issue date or
+closing day of a touched invoice on (a handover books nothing, but it ends what is open from
+the day of the run that made it, which may lie in the past). A payment imported today with a value date three weeks ago therefore drops exactly the
 days it changes; the next request computes them again from the records. The ids looked at
 lag five minutes (`pending`), so a transaction that commits a lower id after a higher one
 (PostgreSQL hands out ids before commit) is still seen. Nothing here commits.
@@ -48,18 +49,22 @@ def _day(value) -> date | None:
     return _aware(value).date() if isinstance(value, datetime) else value
 
 
-def _invoice_days(session, merchant_id: int, invoice_ids: set[int]) -> set[date]:
+def _invoice_days(session, merchant_id: int, invoice_ids: set[int]) -> tuple[set[date], set[date]]:
+    """The days the figures of these invoices are anchored on, and the days they were closed on."""
     days: set[date] = set()
+    closed: set[date] = set()
     ids = sorted(invoice_ids)
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
         for row in session.execute(select(Invoice.issue_date, Invoice.due_date, Invoice.closed_on)
                                    .where(Invoice.merchant_id == merchant_id, Invoice.id.in_(chunk))):
             days.update(d for d in row if d is not None)
+            if row.closed_on is not None:
+                closed.add(row.closed_on)
         days.update(_day(d) for (d,) in session.execute(
             select(Message.created_at).join(MessageInvoice, MessageInvoice.message_id == Message.id)
             .where(MessageInvoice.invoice_id.in_(chunk))))
-    return days
+    return days, closed
 
 
 def refresh(session, merchant_id: int) -> tuple[date | None, set[date]]:
@@ -103,7 +108,10 @@ def refresh(session, merchant_id: int) -> tuple[date | None, set[date]]:
     if case_ids:
         days.update(_day(d) for d in session.execute(select(Case.created_at).where(Case.id.in_(case_ids))).scalars())
         touched |= set(session.execute(select(CaseInvoice.invoice_id).where(CaseInvoice.case_id.in_(case_ids))).scalars())
-    days |= _invoice_days(session, m, touched)
+    invoice_days, closed_days = _invoice_days(session, m, touched)
+    days |= invoice_days
+    # A claim closed without a booking (a handover, dated by the run that made it) leaves the open amounts from that day on.
+    open_from.extend(closed_days)
     days.discard(None)
     if days:
         listed = sorted(days)

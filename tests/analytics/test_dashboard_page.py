@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -89,3 +89,58 @@ def test_a_payment_booked_late_drops_the_cached_days_it_changes(page):
     assert "140,00\xa0€" in html
     assert "64,8\xa0%" in html  # received 490.00 + C's 300.00 (its 1.20 interest is not principal) of 1,220.00
     assert db.session.get(Watermark, merchant.id) is not None
+
+
+def test_a_handover_dated_in_the_past_drops_the_cached_open_amounts_from_that_day_on(page):
+    """A claim handed over on 28 March (the run of that day, recorded later) is no longer open on 31 March."""
+    client, merchant, _ = page
+    from portal.analytics import queries, rollup
+    from portal.models import Event, Invoice
+
+    assert "441,20\xa0€" in client.get("/office/" + QUERY).get_data(as_text=True)
+    f = db.session.query(Invoice).filter_by(merchant_id=merchant.id, number="F").one()
+    f.status, f.closed_on = "handed_over", date(2026, 3, 28)  # what the dunning run writes, with its event
+    db.session.add(Event(merchant_id=merchant.id, invoice_id=f.id, debtor_id=f.debtor_id, kind="invoice.handed_over",
+                         actor="system:dunning", data={"step": "handover"}))
+    db.session.commit()
+    first_open, days = rollup.refresh(db.session, merchant.id)
+    db.session.commit()
+    assert first_open == date(2026, 3, 28)
+    assert date(2026, 3, 28) in days
+    assert {r.day for r in db.session.query(OpenDay).filter_by(merchant_id=merchant.id)} == {date(2026, 1, 31), date(2026, 2, 28)}
+    html = client.get("/office/" + QUERY).get_data(as_text=True)
+    assert "361,20\xa0€" in html and "441,20\xa0€" not in html  # 441.20 less F's 80.00
+    scope = queries.Scope(merchant_id=merchant.id, start=date(2026, 1, 1), end=date(2026, 3, 31), today=date(2026, 4, 10),
+                          currency="EUR")
+    handover = rollup.Cache(db.session).figure("handover", scope)
+    assert (handover.count, handover.amount_minor) == (2, 35000 + 8000)  # D and now F
+
+
+def test_a_message_marked_sent_after_its_day_was_cached_counts_as_sent(page):
+    """The funnel counts a message on the day it was queued; sent later, that day's cached figure is recomputed."""
+    client, merchant, _ = page
+    from portal.analytics import queries, rollup
+    from portal.messaging import worker
+    from portal.models import Invoice, Message, MessageInvoice
+
+    f = db.session.query(Invoice).filter_by(merchant_id=merchant.id, number="F").one()
+    msg = Message(merchant_id=merchant.id, debtor_id=f.debtor_id, purpose="dunning", template="payment_reminder",
+                  channel="letter", fallbacks=[], language="de", recipient=None, context={}, dedupe_key="late:F",
+                  status="pending", created_at=datetime(2026, 3, 27, 9, tzinfo=timezone.utc))
+    msg.invoices.append(MessageInvoice(invoice_id=f.id, step="reminder"))
+    db.session.add(msg)
+    db.session.commit()
+    scope = queries.Scope(merchant_id=merchant.id, start=date(2026, 3, 27), end=date(2026, 3, 27), today=date(2026, 4, 10),
+                          currency="EUR")
+
+    def letters():
+        rows = rollup.Cache(db.session).figure("funnel", scope)
+        db.session.commit()
+        return [(r.queued, r.sent) for r in rows if r.channel == "letter"]
+
+    assert letters() == [(1, 0)]
+    assert db.session.query(DayFigure).filter_by(merchant_id=merchant.id, figure="funnel", day=date(2026, 3, 27)).count() == 1
+    msg.status, msg.sent_at = "sent", datetime(2026, 4, 9, 16, tzinfo=timezone.utc)  # the print batch went out late
+    worker._event(msg, "message.sent", {"channel": "letter", "provider_id": "batch-1"})
+    db.session.commit()
+    assert letters() == [(1, 1)]
