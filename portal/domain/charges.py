@@ -25,6 +25,10 @@ MARGIN_CONSUMER = Decimal(5)
 MARGIN_BUSINESS = Decimal(9)
 DAYS_PER_YEAR = 365
 FLAT_FEE_MINOR = {"EUR": 4000}
+# Marker in the ledger entry's `data` of the § 288 (5) BGB flat fee: it is credited against later
+# collection costs (§ 288 (5) sentence 3 BGB), so the handover export must deduct it from the agency's costs.
+COLLECTION_COST_CREDIT = "credit_against_collection_costs"
+FLAT_FEE_LAW = "§ 288 (5) BGB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,7 @@ def fees_for_step(
     flat = FLAT_FEE_MINOR.get(currency)
     if business and flat_fee_enabled and flat:
         if not flat_fee_booked:
-            charges.append(Charge("fee", flat, "flatfee", "fee_flat", {"law": "§ 288 (5) BGB"}))
+            charges.append(Charge("fee", flat, "flatfee", "fee_flat", {"law": FLAT_FEE_LAW, COLLECTION_COST_CREDIT: True}))
         # Dunning costs are credited against the flat fee (§ 288 (5) sentence 3 BGB).
         return charges
     fee = min(step_fee_minor, fee_cap_minor)

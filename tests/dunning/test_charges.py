@@ -75,3 +75,11 @@ def test_business_debtors_pay_the_40_euro_flat_fee_once_and_no_dunning_fees_on_t
     assert law.fees_for_step(flat_fee_booked=True, **kw) == []
 
 
+
+
+def test_the_flat_fee_is_marked_to_be_credited_against_later_collection_costs():
+    """§ 288 (5) sentence 3 BGB: the handover export finds the flat fee by this marker."""
+    [flat] = law.fees_for_step(step_key="notice_2", step_fee_minor=250, fee_cap_minor=250, in_default=True, business=True,
+                               flat_fee_enabled=True, flat_fee_booked=False, currency="EUR")
+    assert flat.data["credit_against_collection_costs"] is True
+    assert law.COLLECTION_COST_CREDIT == "credit_against_collection_costs"

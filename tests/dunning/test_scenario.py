@@ -97,6 +97,9 @@ def test_business_debtor_pays_interest_at_nine_points_and_the_40_euro_flat_fee(a
         ("interest", 394, d(49)),  # 100000 × 14 × 10.27 / 36500 = 3.94
         ("interest", 394, d(63)),
     ]
+    [flat] = db.session.execute(select(LedgerEntry).where(LedgerEntry.invoice_id == invoice.id, LedgerEntry.kind == "fee")).scalars()
+    # The handover export credits it against later collection costs (§ 288 (5) sentence 3 BGB) by this marker.
+    assert flat.external_ref.endswith(":flatfee") and flat.data["credit_against_collection_costs"] is True
 
 
 def test_one_message_per_debtor_lists_every_invoice_due_that_day(app):
