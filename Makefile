@@ -33,13 +33,15 @@ run: install
 	SETTLE_SESSION_COOKIE_SECURE=false SETTLE_REMEMBER_COOKIE_SECURE=false SETTLE_SMS_PROVIDER=$${SETTLE_SMS_PROVIDER:-file} \
 	SETTLE_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python -m portal.serve --host $(HOST) --port $(PORT)
 
-# Tools the tests drive for real: Chromium (browser tests), zbar (QR decoding), poppler (PDF text).
+# Tools the tests drive for real: Chromium (browser tests), zbar (QR decoding), poppler (PDF text);
+# HarfBuzz-Subset, which WeasyPrint (letters) uses to embed font subsets and warns about when missing.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v zbarimg >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
 	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing:$$missing"; \

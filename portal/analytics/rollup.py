@@ -13,8 +13,10 @@ Only past days are cached; today is always computed live.
 Late changes: before answering, `refresh` reads the rows written since its last look (ledger
 entries, invoices, messages, events, cases, case notes; by id) and deletes the cached days
 they can change: for a booking, its booking date and its invoice's issue, due and closing
-days and the days of that invoice's messages; for a new message its day; for an event the
-seven days before it (funnel windows) and its invoice's days; for a case or a case note the
+days and the days of that invoice's messages; for a new message its day; for an event about
+an invoice that invoice's days; for a link opening the days of the debtor's dunning messages
+sent in the seven days before it (the funnel's window); events about neither (a sign-in, a
+settings change) change no figure; for a case or a case note the
 day the case was opened; for open amounts every day from the earliest booking, issue date or
 closing day of a touched invoice on (a handover books nothing, but it ends what is open from
 the day of the run that made it, which may lie in the past). A payment imported today with a value date three weeks ago therefore drops exactly the
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 
 from portal.analytics import queries
 from portal.models import Case, CaseInvoice, CaseNote, Event, Invoice, LedgerEntry, Message, MessageInvoice
@@ -67,13 +69,34 @@ def _invoice_days(session, merchant_id: int, invoice_ids: set[int]) -> tuple[set
     return days, closed
 
 
+def _opened_days(session, merchant_id: int, opened: list[tuple[int, datetime]]) -> set[date]:
+    """Days of the dunning messages whose funnel window (sent, 7 days) holds one of these link openings."""
+    days: set[date] = set()
+    if not opened:
+        return days
+    by_debtor: dict[int, list[datetime]] = {}
+    for debtor_id, at in opened:
+        by_debtor.setdefault(debtor_id, []).append(at)
+    earliest = min(at for _, at in opened) - queries.FUNNEL_WINDOW
+    ids = sorted(by_debtor)
+    for start in range(0, len(ids), 1000):
+        for created, sent, debtor_id in session.execute(
+                select(Message.created_at, Message.sent_at, Message.debtor_id).where(
+                    Message.merchant_id == merchant_id, Message.debtor_id.in_(ids[start:start + 1000]),
+                    Message.purpose == "dunning", Message.sent_at >= earliest)):
+            sent = _aware(sent)
+            if any(sent <= at < sent + queries.FUNNEL_WINDOW for at in by_debtor[debtor_id]):
+                days.add(_day(created))
+    return days
+
+
 def refresh(session, merchant_id: int) -> tuple[date | None, set[date]]:
     """Drop cached days that rows written since the last look change; returns (first open day dropped, figure days dropped)."""
     mark = session.get(Watermark, merchant_id)
     top = {name: session.execute(select(func.coalesce(func.max(model.id), 0))).scalar() for name, model in SOURCES.items()}
     now = utcnow()
     if mark is None:
-        session.add(Watermark(merchant_id=merchant_id, marks=top, pending=top, pending_at=now))
+        session.add(Watermark(merchant_id=merchant_id, marks=top, pending=top, pending_at=now, currencies=None))
         session.execute(delete(OpenDay).where(OpenDay.merchant_id == merchant_id))
         session.execute(delete(DayFigure).where(DayFigure.merchant_id == merchant_id))
         return None, set()
@@ -91,17 +114,20 @@ def refresh(session, merchant_id: int) -> tuple[date | None, set[date]]:
             Invoice.id > seen.get("invoice", 0), Invoice.merchant_id == m)):
         touched.add(invoice_id)
         open_from.append(issued)
+        mark.currencies = None  # a new invoice may bring a currency or change which has the most
     for created, invoice_id in session.execute(
             select(Message.created_at, MessageInvoice.invoice_id).join(MessageInvoice, MessageInvoice.message_id == Message.id)
             .where(Message.id > seen.get("message", 0), Message.merchant_id == m)):
         days.add(_day(created))
         touched.add(invoice_id)
-    for at, invoice_id in session.execute(select(Event.occurred_at, Event.invoice_id).where(
-            Event.id > seen.get("event", 0), Event.merchant_id == m)):
-        day = _day(at)
-        days.update(day - timedelta(days=n) for n in range(8))
-        if invoice_id is not None:
+    opened: list[tuple[int, datetime]] = []
+    for at, invoice_id, debtor_id, kind in session.execute(select(Event.occurred_at, Event.invoice_id, Event.debtor_id, Event.kind)
+                                                           .where(Event.id > seen.get("event", 0), Event.merchant_id == m)):
+        if invoice_id is not None:  # a payment started, a message sent, a staff action: that invoice's days
             touched.add(invoice_id)
+        elif kind == "link.opened" and debtor_id is not None:  # the funnel of the messages sent in the 7 days before
+            opened.append((debtor_id, _aware(at)))
+    days |= _opened_days(session, m, opened)
     case_ids = set(session.execute(select(Case.id).where(Case.id > seen.get("support_case", 0), Case.merchant_id == m)).scalars())
     case_ids |= set(session.execute(select(CaseNote.case_id).join(Case, Case.id == CaseNote.case_id).where(
         CaseNote.id > seen.get("case_note", 0), Case.merchant_id == m)).scalars())
@@ -125,6 +151,21 @@ def refresh(session, merchant_id: int) -> tuple[date | None, set[date]]:
     return first_open, days
 
 
+def currencies(session, merchant_id: int) -> list[str]:
+    """The merchant's invoice currencies, most invoices first; on a tie the euro (Settle serves German shops), then by
+    code, so the default is stable. Counted again only after new invoices arrived (call `refresh` first)."""
+    mark = session.get(Watermark, merchant_id)
+    if mark is not None and mark.currencies is not None:
+        return list(mark.currencies)
+    found = session.execute(
+        select(Invoice.currency).where(Invoice.merchant_id == merchant_id).group_by(Invoice.currency)
+        .order_by(func.count().desc(), case((Invoice.currency == "EUR", 0), else_=1), Invoice.currency)
+    ).scalars().all()
+    if mark is not None:
+        mark.currencies = list(found)
+    return list(found)
+
+
 class Cache:
     """What the dashboard asks the pre-aggregate: `open_on(scope, day)` and `figure(name, scope)`."""
 
@@ -137,6 +178,10 @@ class Cache:
         if merchant_id not in self.refreshed:
             refresh(self.session, merchant_id)
             self.refreshed.add(merchant_id)
+
+    def currencies(self, merchant_id: int) -> list[str]:
+        self._refresh(merchant_id)
+        return currencies(self.session, merchant_id)
 
     @staticmethod
     def _filters(scope: queries.Scope) -> tuple:

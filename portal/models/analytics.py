@@ -55,3 +55,4 @@ class Watermark(db.Model):
     marks: Mapped[dict] = mapped_column(JSONType, comment="Per table: rows up to this id are reflected in the cache")
     pending: Mapped[dict] = mapped_column(JSONType, comment="Per table: the highest id seen at pending_at")
     pending_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When the pending ids were read")
+    currencies: Mapped[list | None] = mapped_column(JSONType, comment="The merchant's invoice currencies, most invoices first; NULL: to be counted again")

@@ -49,6 +49,7 @@ class Invoice(db.Model):
         # The dashboard's per-day figures: invoices by due day (recovery) and by closing day (self-service, open amounts).
         Index("ix_invoice_merchant_due", "merchant_id", "due_date"),
         Index("ix_invoice_merchant_closed", "merchant_id", "closed_on"),
+        Index("ix_invoice_merchant_issued", "merchant_id", "currency", "issue_date", "amount_minor"),  # DSO: invoiced per month
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")

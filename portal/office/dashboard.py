@@ -13,7 +13,7 @@ from flask import Response, abort, g, render_template, request
 from flask_babel import format_decimal, format_percent
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
 from portal.analytics import charts, queries, rollup
 from portal.clock import today_for
@@ -21,7 +21,7 @@ from portal.domain.money import minor_to_str
 from portal.domain.spreadsheet import write_csv
 from portal.extensions import db
 from portal.i18n import channel_label, format_day, format_minor
-from portal.models import Invoice, Policy
+from portal.models import Policy
 from portal.office import bp
 from portal.timeline.labels import step_label
 
@@ -81,7 +81,7 @@ def _day(arg: str, default: date) -> date:
         return default
 
 
-def parse_scope(today: date) -> tuple[queries.Scope, dict]:
+def parse_scope(today: date, cache: rollup.Cache) -> tuple[queries.Scope, dict]:
     first = date(today.year, today.month, 1)
     default_start = date(first.year - (first.month <= 2), (first.month - 3) % 12 + 1, 1)  # two months before this one
     start, end = _day("start", default_start), _day("end", today)
@@ -89,11 +89,7 @@ def parse_scope(today: date) -> tuple[queries.Scope, dict]:
         start, end = end, start
     start = max(start, end - timedelta(days=MAX_DAYS))
     m = g.merchant.id
-    currencies = db.session.execute(
-        select(Invoice.currency).where(Invoice.merchant_id == m).group_by(Invoice.currency)
-        # most invoices first; on a tie the euro (Settle serves German shops), then by code, so the default is stable
-        .order_by(func.count().desc(), case((Invoice.currency == "EUR", 0), else_=1), Invoice.currency)
-    ).scalars().all() or ["EUR"]
+    currencies = cache.currencies(m) or ["EUR"]
     currency = request.args.get("currency") if request.args.get("currency") in currencies else currencies[0]
     groups = db.session.execute(select(Policy).where(Policy.merchant_id == m).order_by(Policy.priority, Policy.id)).scalars().all()
     group = request.args.get("group", type=int)
@@ -214,8 +210,8 @@ def build_tables(dash: queries.Dashboard) -> list[Table]:
 @bp.get("/")
 def dashboard():
     today = today_for(g.merchant.timezone)
-    scope, choices = parse_scope(today)
     cache = rollup.Cache(db.session)
+    scope, choices = parse_scope(today, cache)
     dash = queries.dashboard(db.session, scope, open_cache=cache.open_on, figures=cache.figure)
     db.session.commit()  # the pre-aggregate rows written for past days
     tables = build_tables(dash)

@@ -144,3 +144,29 @@ def test_a_message_marked_sent_after_its_day_was_cached_counts_as_sent(page):
     worker._event(msg, "message.sent", {"channel": "letter", "provider_id": "batch-1"})
     db.session.commit()
     assert letters() == [(1, 1)]
+
+
+def test_a_link_opened_drops_only_the_days_of_messages_it_can_count_for_and_a_sign_in_drops_none(page):
+    """The funnel counts an opening within 7 days after a message was sent; events about no invoice change no figure."""
+    client, merchant, _ = page
+    from portal.analytics import rollup
+    from portal.models import Event, Invoice
+
+    client.get("/office/" + QUERY)
+    rollup.refresh(db.session, merchant.id)
+    db.session.commit()
+    b = db.session.query(Invoice).filter_by(merchant_id=merchant.id, number="B").one()
+    db.session.add(Event(merchant_id=merchant.id, invoice_id=None, debtor_id=None, kind="staff.signed_in", actor="user:1",
+                         occurred_at=datetime(2026, 2, 7, 8, tzinfo=timezone.utc)))
+    db.session.commit()
+    assert rollup.refresh(db.session, merchant.id) == (None, set())
+    # B's letter went out on 5 February: an opening on 9 February falls in its window, the reminder of 22 January's not.
+    db.session.add(Event(merchant_id=merchant.id, invoice_id=None, debtor_id=b.debtor_id, kind="link.opened", actor="debtor",
+                         occurred_at=datetime(2026, 2, 9, 18, tzinfo=timezone.utc)))
+    db.session.commit()
+    first_open, days = rollup.refresh(db.session, merchant.id)
+    db.session.commit()
+    assert (first_open, days) == (None, {date(2026, 2, 5)})
+    html = client.get("/office/" + QUERY + "&export=funnel").get_data(as_text=True).lstrip("\ufeff").splitlines()
+    letter = next(line.split(";") for line in html if "Brief" in line)
+    assert letter[5] == "1"  # link opened within 7 days of the letter
