@@ -18,6 +18,7 @@ importer turns that into "nothing booked".
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from collections.abc import Iterator
@@ -264,6 +265,130 @@ def _transactions(entry: Element, n: _Names, account: str, statement_id: str | N
     return out
 
 
+# --- character encodings --------------------------------------------------------------------------
+
+_DECLARATION = re.compile(rb"""^\s*<\?xml\b[^>]*?\bencoding\s*=\s*["']([^"']{0,60})["']""")
+_DECLARATION_TEXT = re.compile(r"""^(\s*<\?xml\b[^>]*?\bencoding\s*=\s*["'])([^"']{0,60})(["'])""")
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_NO_BOM = ((b"<\0?\0", "utf-16-le"), (b"\0<\0?", "utf-16-be"))
+
+
+def _encoding_of(head: bytes) -> tuple[str, str]:
+    """(codec name, how we know) from the byte order mark, the first bytes, or the XML declaration."""
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name, "its byte order mark"
+    for start, name in _NO_BOM:
+        if head.startswith(start):
+            return name, "its first bytes"
+    found = _DECLARATION.match(head)
+    if not found:
+        return "utf-8", "default"  # XML without a declaration is UTF-8
+    declared = found.group(1).decode("ascii", "replace").strip()
+    try:
+        info = codecs.lookup(declared)
+    except LookupError:
+        raise CamtError(
+            f"the file declares the character encoding {declared!r}, which is unknown; "
+            "export the statement again as UTF-8"
+        ) from None
+    try:
+        readable = getattr(info, "_is_text_encoding", True) and info.decode(b"<?xml")[0] == "<?xml"
+    except (UnicodeError, ValueError, TypeError):
+        readable = False
+    if not readable:
+        raise CamtError(f"the file declares the character encoding {declared!r}, but it is not written in it; "
+                        "export the statement again as UTF-8")
+    return info.name, f"its declaration ({declared})"
+
+
+class _Checked:
+    """A UTF-8 source passed through unchanged (the common case: no copy), refusing NUL bytes."""
+
+    def __init__(self, source: IO[bytes], head: bytes):
+        self.source, self.head, self.offset = source, head, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            out, self.head = self.head, b""
+        else:
+            out = self.source.read(size)
+        at = out.find(b"\0")
+        if at >= 0:
+            raise CamtError(f"the file contains a NUL byte (at byte {self.offset + at}): it is not a text "
+                            "file or it is damaged")
+        self.offset += len(out)
+        return out
+
+
+class _Transcoded:
+    """Another encoding (UTF-16, Latin-1, Windows-1252 …) decoded strictly and handed on as UTF-8,
+    the declaration rewritten to say so; streamed, never the whole file in memory."""
+
+    def __init__(self, source: IO[bytes], head: bytes, codec: str, label: str):
+        self.source, self.pending, self.label = source, head, label
+        self.decoder = codecs.getincrementaldecoder(codec)("strict")
+        self.first, self.done, self.offset = True, False, 0
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.done:
+            raw = self.pending or self.source.read(1 << 16)
+            self.pending = b""
+            try:
+                text = self.decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                raise CamtError(f"the file is not valid {self.label} (byte {self.offset + exc.start}); "
+                                "export the statement again as UTF-8") from None
+            self.offset += len(raw)
+            self.done = not raw
+            if self.first and text:
+                text = _DECLARATION_TEXT.sub(lambda m: m.group(1) + "UTF-8" + m.group(3), text.lstrip("\ufeff"), 1)
+                self.first = False
+            if "\0" in text:
+                raise CamtError("the file contains a NUL character: it is not a text file or it is damaged")
+            if text:
+                try:
+                    return text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise CamtError("the file contains a lone surrogate (half of a UTF-16 character pair): "
+                                    "it is damaged; export the statement again") from None
+        return b""
+
+
+def _utf8(source: IO[bytes]) -> IO[bytes]:
+    """The document as UTF-8 bytes, whatever encoding it declares, or CamtError naming the problem."""
+    head = source.read(4096)
+    codec, how = _encoding_of(head)
+    if codec == "utf-8":
+        if head.startswith(codecs.BOM_UTF8):
+            head = head[3:]
+        return _Checked(source, head)
+    label = {"utf-16": "UTF-16", "utf-16-le": "UTF-16", "utf-16-be": "UTF-16", "utf-32": "UTF-32",
+             "iso8859-1": "ISO-8859-1 (Latin-1)", "cp1252": "Windows-1252", "ascii": "US-ASCII"}.get(codec, codec)
+    return _Transcoded(source, head, codec, f"{label} as {how} says")
+
+
+_UNREADABLE = (
+    ("invalid xmlChar value", "the file contains a character reference to a character XML does not allow "
+                              "(a NUL or a lone surrogate): it is damaged"),
+    ("Invalid bytes in character encoding", "the file is not valid UTF-8 (it may be another encoding without a "
+                                            "declaration, or contain a lone surrogate); export the statement again as UTF-8"),
+    ("Input is not proper UTF-8", "the file is not valid UTF-8 (it may be another encoding without a "
+                                  "declaration, or contain a lone surrogate); export the statement again as UTF-8"),
+    ("Char 0x0 out of allowed range", "the file contains a NUL character: it is not a text file or it is damaged"),
+    ("Char 0xD", "the file contains a lone surrogate (half of a UTF-16 character pair): it is damaged"),
+)
+
+
+def _syntax_error(exc: Exception) -> CamtError:
+    message = str(exc)
+    for marker, clear in _UNREADABLE:
+        if marker in message:
+            return CamtError(f"{clear} ({message})")
+    return CamtError(f"not well-formed XML: {message}")
+
+
 class _Stop(Exception):
     """The prolog check has seen enough."""
 
@@ -312,13 +437,14 @@ def _prolog(source: IO[bytes]) -> tuple[list[str], bytes]:
     except _Stop:
         pass
     except expat.ExpatError as exc:
-        raise CamtError(f"not well-formed XML: {exc}") from None
+        raise _syntax_error(exc) from None
     return names, b"".join(head)
 
 
 def read(source: IO[bytes], header: Header | None = None) -> Iterator[Transaction]:
     """Stream the transactions of one camt.053/054 document; `header` is filled in as it goes."""
     header = header if header is not None else Header()
+    source = _utf8(source)
     names, head = _prolog(source)
     if not names:
         raise CamtError("the file is empty")
@@ -369,7 +495,7 @@ def read(source: IO[bytes], header: Header | None = None) -> Iterator[Transactio
             while elem.getprevious() is not None:
                 del parent[0]
     except etree.XMLSyntaxError as exc:
-        raise CamtError(f"not well-formed XML: {exc}") from None
+        raise _syntax_error(exc) from None
     if header.statements == 0:
         kind = "statement (Stmt)" if header.message_type.startswith("camt.053") else "notification (Ntfctn)"
         raise CamtError(f"{header.message_type}: the file contains no {kind}")

@@ -22,15 +22,15 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
-import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import IO
 
 from sqlalchemy import func, select
 
 from portal import ledger
-from portal.domain import camt, matching
+from portal.domain import camt, matching, ziparchive
 from portal.domain.allocation import split, take_back
 from portal.domain.camt import CamtError, Transaction
 from portal.extensions import db
@@ -54,7 +54,8 @@ from portal.payments.booking import book_shares
 
 CHUNK = 1000
 BULK = True  # book runs of payments set-based (ledger.book_many); False: one by one through ledger.book
-MAX_MEMBER_BYTES = 512 * 1024 * 1024  # a ZIP member larger than this is refused (zip bombs)
+# ZIPs of statements (portal.domain.ziparchive): real unpacked bytes per member and in total, members.
+ZIP_LIMITS = ziparchive.Limits(members=10_000, member_bytes=512 * 1024 * 1024, total_bytes=2 * 1024 ** 3)
 
 Progress = Callable[[int], None]
 
@@ -93,25 +94,28 @@ class ImportResult:
         return "; ".join(parts) + "."
 
 
-def _documents(data: bytes, filename: str) -> list[tuple[str, bytes]]:
-    if data[:4] != b"PK\x03\x04":
-        return [(filename, data)]
+def _documents(data: bytes, filename: str) -> Iterator[tuple[str, IO[bytes], str]]:
+    """(name, content, SHA-256) of each statement: the file itself, or the .xml members of a ZIP
+    (read by the shared ZIP reader within `ZIP_LIMITS`; any refused member rejects the upload)."""
+    if not ziparchive.is_zip(data):
+        yield filename, io.BytesIO(data), hashlib.sha256(data).hexdigest()
+        return
+    found = False
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise CamtError(f"{filename}: not a readable ZIP file ({exc})") from None
-    out = []
-    with archive:
-        for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            name = info.filename
-            if info.is_dir() or name.startswith("__MACOSX/") or not name.lower().endswith(".xml"):
-                continue
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise CamtError(f"{filename}/{name}: larger than {MAX_MEMBER_BYTES // 2**20} MB unpacked")
-            out.append((f"{filename}/{name}", archive.read(info)))
-    if not out:
+        for member in ziparchive.members(data, ZIP_LIMITS, accept=(".xml",)):
+            if member.file is None and member.problem is not None and not member.name.lower().endswith(".xml"):
+                continue  # other files (a PDF of the statement, a readme) are left alone
+            if member.problem is not None:
+                raise CamtError(f"{filename}/{member.name}: {member.problem}")
+            found = True
+            try:
+                yield f"{filename}/{member.name}", member.file, member.sha256
+            finally:
+                member.close()
+    except ziparchive.ArchiveError as exc:
+        raise CamtError(f"{filename}: {exc}") from None
+    if not found:
         raise CamtError(f"{filename}: the ZIP file holds no .xml statement")
-    return out
 
 
 def import_statements(
@@ -130,16 +134,16 @@ def import_statements(
     # Frozen objects are skipped until unfrozen; cycles among new objects are still collected.
     gc.freeze()
     try:
-        for name, content in _documents(data, filename):
-            result.files.append(_import_document(merchant, content, name, actor=actor, today=today, progress=progress))
+        for name, content, digest in _documents(data, filename):
+            result.files.append(_import_document(merchant, content, digest, name, actor=actor, today=today,
+                                                 progress=progress))
     finally:
         gc.unfreeze()
     return result
 
 
-def _import_document(merchant: Merchant, content: bytes, name: str, *, actor: str, today: date,
+def _import_document(merchant: Merchant, content: IO[bytes], digest: str, name: str, *, actor: str, today: date,
                      progress: Progress | None) -> FileResult:
-    digest = hashlib.sha256(content).hexdigest()
     outcome = FileResult(filename=name)
     seen_before = db.session.execute(
         select(BankStatementFile).where(BankStatementFile.merchant_id == merchant.id, BankStatementFile.sha256 == digest)
@@ -155,7 +159,7 @@ def _import_document(merchant: Merchant, content: bytes, name: str, *, actor: st
     header = camt.Header()
     try:
         chunk: list[Transaction] = []
-        for tx in camt.read(io.BytesIO(content), header):
+        for tx in camt.read(content, header):
             chunk.append(tx)
             if len(chunk) >= CHUNK:
                 _process(merchant, record, chunk, outcome, today=today, actor=actor)
