@@ -100,52 +100,87 @@ def test_not_a_zip_and_an_empty_zip_are_refused():
 # --- the bomb: 2 MB on disk, 2 GB declared and real --------------------------------------------------
 
 
-def _rss_peak_reset() -> bool:
-    """Reset the process's peak RSS (VmHWM) so the test measures only itself (Linux >= 4.0)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
+_MEASURE = """
+import sys
+from pathlib import Path
+from portal.domain.camt import CamtError
+from portal.payments.reconcile import _documents
+
+data = Path(sys.argv[1]).read_bytes()
+try:
+    for name, content, digest in _documents(data, "statements.zip"):
+        content.read()
+    print("ACCEPTED")
+except CamtError as exc:
+    print("REFUSED", exc)
+for line in Path("/proc/self/status").read_text().splitlines():
+    if line.startswith("VmHWM:"):
+        print("PEAK_KB", line.split()[1])
+"""
 
 
-def _rss_peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
+def _refused_in_a_fresh_process(path: Path) -> tuple[str, float]:
+    """Run the statement ZIP reader on `path` in a new interpreter: its answer and its peak RSS (VmHWM) in MB."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.splitlines()
+    return out[0], int(out[1].split()[1]) / 1024
+
+
+def deflated_zeros_zip(name: str, megabytes: int) -> bytes:
+    """A ZIP of one member of `megabytes` × 1,000,000 zero bytes, honestly declared, built without
+    compressing gigabytes: after a full flush deflate's state is reset, so each further megabyte of
+    zeros compresses to the same bytes and the stream is that block repeated."""
+    chunk = b"\0" * 1_000_000
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = packer.compress(chunk) + packer.flush(zlib.Z_FULL_FLUSH)
+    again = packer.compress(chunk) + packer.flush(zlib.Z_FULL_FLUSH)
+    assert again == block
+    stream = block * megabytes + packer.flush()
+    crc = 0
+    for _ in range(megabytes):
+        crc = zlib.crc32(chunk, crc)
+    size, encoded = megabytes * 1_000_000, name.encode()
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(stream), size, len(encoded), 0)
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(stream), size,
+                          len(encoded), 0, 0, 0, 0, 0, 0)
+    directory_at = len(local) + len(encoded) + len(stream)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central) + len(encoded), directory_at, 0)
+    return local + encoded + stream + central + encoded + end
 
 
 @pytest.fixture(scope="module")
-def bomb(tmp_path_factory) -> bytes:
-    """A ZIP of one member of 2 GB of zeros, honestly declared: deflate packs it into about 2 MB."""
+def bomb(tmp_path_factory) -> Path:
+    """2 GB of zeros in a ZIP of about 2 MB."""
     path = tmp_path_factory.mktemp("bomb") / "statements.zip"
-    chunk = b"\0" * 1_000_000
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        with archive.open("statement.xml", "w", force_zip64=False) as member:
-            for _ in range(2000):
-                member.write(chunk)
-    return path.read_bytes()
+    path.write_bytes(deflated_zeros_zip("statement.xml", 2000))
+    return path
 
 
-def test_a_2_mb_zip_that_declares_2_gb_is_refused_in_flat_memory(bomb, app):
+def test_a_2_mb_zip_that_declares_2_gb_is_refused_with_peak_memory_below_300_mb(bomb, app, tmp_path):
     from portal.domain.camt import CamtError
     from portal.payments.reconcile import import_statements
     from tests.factories import make_merchant
 
-    assert len(bomb) < 3 * 1024 * 1024
-    assert zipfile.ZipFile(io.BytesIO(bomb)).infolist()[0].file_size == 2_000_000_000
+    raw = bomb.read_bytes()
+    assert len(raw) < 3 * 1024 * 1024
+    assert zipfile.ZipFile(io.BytesIO(raw)).infolist()[0].file_size == 2_000_000_000
     merchant = make_merchant("bomb")
-    measured = _rss_peak_reset()
     with pytest.raises(CamtError) as exc:
-        import_statements(merchant, bomb, "statements.zip", actor="test", today=date(2026, 1, 1))
+        import_statements(merchant, raw, "statements.zip", actor="test", today=date(2026, 1, 1))
     assert str(exc.value) == "statements.zip/statement.xml: is larger than 512 MiB unpacked"
-    # The same bomb with the header saying 1 KB: the reader stops at the declared size and refuses it.
-    liar = patch_headers(bomb, size=1024)
-    with pytest.raises(CamtError, match="statement.xml: is damaged and cannot be unpacked"):
-        import_statements(merchant, liar, "liar.zip", actor="test", today=date(2026, 1, 1))
-    if measured:
-        assert _rss_peak_mb() < 300
+    answer, peak = _refused_in_a_fresh_process(bomb)
+    assert answer == "REFUSED statements.zip/statement.xml: is larger than 512 MiB unpacked"
+    assert peak < 300
+
+    # The same bomb with its headers saying 1 MB: decompressed for real, stopped at the declared size, refused.
+    liar = tmp_path / "liar.zip"
+    liar.write_bytes(patch_headers(raw, size=1_000_000))
+    answer, peak = _refused_in_a_fresh_process(liar)
+    assert answer == "REFUSED statements.zip/statement.xml: is damaged and cannot be unpacked (its checksum does not match)"
+    assert peak < 300
 
 
 def test_the_e_invoice_reader_uses_the_same_limits_on_real_bytes():
