@@ -134,4 +134,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["default_label"] = default_label
 
     app.jinja_env.globals["case_kind"] = lambda kind: str(case_messages.KINDS.get(kind, kind))
-    app.jinja_env.globals["case_status"] = lambda status: str(case_messages.DEBTOR_STATUSES.get(status, status))
+    app.jinja_env.globals["case_status"] = case_messages.debtor_status

@@ -13,6 +13,7 @@ ERRORS = {
     "case_exists": _l("There is already a request for invoice %(number)s. We will get back to you about it."),
     "body_too_long": _l("Please keep your message under %(max)s characters."),
     "body_required": _l("Please tell us briefly what happened."),
+    "question_required": _l("Please write your question."),
     "note_required": _l("Please write a note."),
     "reason_unknown": _l("Please choose a reason."),
     "too_many_files": _l("Please attach at most %(max)s files."),
@@ -64,7 +65,17 @@ DEBTOR_STATUSES = {
     "withdrawn": _l("withdrawn"),
 }
 
-KINDS = {"dispute": _l("Objection"), "plan": _l("Installment plan"), "promise": _l("Promise to pay")}
+KINDS = {"dispute": _l("Objection"), "plan": _l("Installment plan"), "promise": _l("Promise to pay"),
+         "question": _l("Question")}
+
+# A question is answered, not "resolved": how its states read to the debtor where they differ.
+DEBTOR_QUESTION_STATUSES = {"open": _l("waiting for an answer"), "resolved": _l("answered")}
+
+
+def debtor_status(status: str, kind: str | None = None) -> str:
+    if kind == "question" and status in DEBTOR_QUESTION_STATUSES:
+        return str(DEBTOR_QUESTION_STATUSES[status])
+    return str(DEBTOR_STATUSES.get(status, status))
 
 
 def error_text(exc: CaseError) -> str:

@@ -1,4 +1,4 @@
-"""Case services: opening disputes, plan requests and promises, the staff decisions on them,
+"""Case services: opening disputes, plan requests, promises and questions, the staff decisions on them,
 and the daily check that completes or ends plans and promises.
 
 Every function works inside the caller's transaction (views, CLI and the daily run
@@ -21,7 +21,7 @@ from portal.domain.attachments import AttachmentRejected, check
 from portal.domain.calendar import sla_deadline
 from portal.extensions import db
 from portal.models import Attachment, Case, CaseNote, Debtor, Event, InstallmentPlan, Invoice, Merchant, PlanRate
-from portal.models.case import DISPUTE_REASONS, STANDING_STATUSES
+from portal.models.case import DISPUTE_REASONS, HOLDING_KINDS, STANDING_STATUSES
 from portal.models.types import utcnow
 
 MAX_BODY = 5000
@@ -92,7 +92,7 @@ def _channels(debtor: Debtor) -> list[str]:
     return order
 
 
-def _notify_staff(case: Case, template: str = "staff_new_case") -> None:
+def _notify_staff(case: Case, template: str = "staff_new_case", dedupe: str | None = None) -> None:
     from portal.messaging import outbox
 
     notice = getattr(outbox, "enqueue_staff_notice", None)
@@ -100,7 +100,7 @@ def _notify_staff(case: Case, template: str = "staff_new_case") -> None:
         notice(
             merchant=case.debtor.merchant,
             template=template,
-            dedupe_key=f"case:{case.id}:staff:{template}",
+            dedupe_key=f"case:{case.id}:staff:{template}" + (f":{dedupe}" if dedupe else ""),
             context={"case_id": case.id, "kind": case.kind, "debtor_name": case.debtor.display_name,
                      "invoices": [inv.number for inv in case.invoices]},
         )
@@ -117,7 +117,7 @@ def _check_invoices(debtor: Debtor, invoices: Sequence[Invoice]) -> list[Invoice
     standing = db.session.execute(
         select(Case.id, Invoice.number)
         .join(Case.invoices)
-        .where(Invoice.id.in_([i.id for i in invoices]), Case.status.in_(STANDING_STATUSES))
+        .where(Invoice.id.in_([i.id for i in invoices]), Case.status.in_(STANDING_STATUSES), Case.kind.in_(HOLDING_KINDS))
     ).first()
     if standing is not None:
         raise CaseError("case_exists", number=standing[1])
@@ -162,7 +162,8 @@ def _resume_all(case: Case, today: date, next_action_on: date | None = None) -> 
         other = db.session.execute(
             select(Case.id)
             .join(Case.invoices)
-            .where(Invoice.id == inv.id, Case.id != case.id, Case.status.in_(STANDING_STATUSES))
+            .where(Invoice.id == inv.id, Case.id != case.id, Case.status.in_(STANDING_STATUSES),
+                   Case.kind.in_(HOLDING_KINDS))
         ).first()
         if other is not None:
             continue
@@ -222,6 +223,24 @@ def open_dispute(debtor: Debtor, invoices: Sequence[Invoice], *, reason: str, bo
     _pause_all(case, "dispute", today)
     _event(case, "case.dispute_opened", "debtor", {"reason": reason, "attachments": len(checked)})
     _notify_debtor(case, "dispute_received", "received")
+    _notify_staff(case)
+    return case
+
+
+# ---------------------------------------------------------------- questions
+
+
+def ask_question(debtor: Debtor, invoices: Sequence[Invoice], *, body: str, now: datetime | None = None) -> Case:
+    """A question for the shop's support queue, about some invoices or none. It does not pause reminders
+    (an objection does); staff answer by message, which the debtor also finds in the portal."""
+    if not (body or "").strip():
+        raise CaseError("question_required")
+    for inv in invoices:
+        if inv.debtor_id != debtor.id or inv.merchant_id != debtor.merchant_id:
+            raise CaseError("unknown_invoice")
+    chosen = sorted(invoices, key=lambda i: (i.due_date, i.id))
+    case = _new_case(debtor, "question", chosen, body=body, now=now or utcnow())
+    _event(case, "case.question_asked", "debtor", {"invoices": [inv.number for inv in chosen]})
     _notify_staff(case)
     return case
 
@@ -531,6 +550,10 @@ def reply(case: Case, *, actor: str, body: str, internal: bool = False) -> CaseN
     _event(case, "case.note" if internal else "case.reply", actor, {"note_id": note.id})
     if not internal:
         _notify_debtor(case, "case_reply", f"reply:{note.id}", {"body": body})
+        if case.kind == "question" and case.status == "open":
+            # The reply is the answer: the question leaves the waiting queue (the debtor's next message reopens it).
+            _close(case, "resolved", "answered")
+            _event(case, "case.question_answered", actor, {"note_id": note.id})
     return note
 
 
@@ -547,6 +570,14 @@ def debtor_message(case: Case, debtor: Debtor, body: str) -> CaseNote:
     if case.status == "countered" and case.kind != "plan":
         case.status = "open"
     _event(case, "case.debtor_message", "debtor")
+    if case.kind == "question" and case.status == "resolved":
+        # A follow-up to an answered question: back in the queue, with a fresh deadline for the answer.
+        merchant = debtor.merchant
+        case.status, case.resolution, case.closed_at = "open", None, None
+        case.sla_due_at = sla_deadline(utcnow(), merchant.case_sla_business_days, merchant.timezone)
+        db.session.flush()
+        _event(case, "case.question_reopened", "debtor", {"note_id": note.id})
+        _notify_staff(case, dedupe=f"reopened:{note.id}")
     return note
 
 

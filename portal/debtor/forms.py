@@ -79,6 +79,16 @@ class DisputeForm(InvoiceChoice):
     files = MultipleFileField(_l("Photos or documents (optional)"))
 
 
+class QuestionForm(FlaskForm):
+    """A question for the shop's team; it may concern some invoices or none (choices set by the view)."""
+
+    invoices = MultiCheckboxField(_l("Invoices"), coerce=int, validators=[Optional()])
+    message = TextAreaField(
+        _l("Your question"),
+        validators=[DataRequired(message=_l("Please write your question.")), Length(max=5000)],
+    )
+
+
 CHANNELS = [SelectChoice("email", _l("Email")), SelectChoice("sms", _l("Text message (SMS)")), SelectChoice("letter", _l("Letter"))]
 LANGUAGE_NAMES = {"de": "Deutsch", "en": "English"}
 

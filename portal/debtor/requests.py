@@ -1,8 +1,9 @@
-"""Installment plans, promises to pay and objections from the debtor's side.
+"""Installment plans, promises to pay, objections and questions from the debtor's side.
 
 The forms here hand over to the case services (portal/cases): a plan inside the shop's
 rules starts at once, anything else waits for the shop; a promise pauses reminders
-until the promised day; an objection pauses reminders for the disputed invoices. The
+until the promised day; an objection pauses reminders for the disputed invoices; a
+question goes to the support queue (reminders go on) and its answer comes by message. The
 debtor then sees the case page: status, schedule and how to pay a rate, the shop's
 replies, and a way to answer.
 """
@@ -18,7 +19,7 @@ from portal.cases import service
 from portal.cases.service import CaseError, Upload
 from portal.debtor import bp, events
 from portal.debtor import session as portal_session
-from portal.debtor.forms import DisputeForm, PlanRequestForm, PromiseForm
+from portal.debtor.forms import DisputeForm, PlanRequestForm, PromiseForm, QuestionForm
 from portal.debtor.pages import today
 from portal.debtor.queries import open_invoices, preselected, total_of, with_requested_plans
 from portal.domain import attachments, installments
@@ -29,6 +30,7 @@ KINDS = {
     "plan": ("debtor/request_plan.html", PlanRequestForm),
     "promise": ("debtor/request_promise.html", PromiseForm),
     "dispute": ("debtor/request_dispute.html", DisputeForm),
+    "question": ("debtor/request_question.html", QuestionForm),
 }
 
 
@@ -38,7 +40,11 @@ def _form(kind: str, debtor, views):
     kwargs = {"today": day, "max_days": debtor.merchant.promise_max_days} if kind == "promise" else {}
     form = form_class(**kwargs)
     form.invoices.choices = [(v.invoice.id, v.invoice.number) for v in views]
-    if not form.is_submitted():
+    if not form.is_submitted() and kind == "question":
+        # Asked from an invoice's page: about that invoice; otherwise about nothing in particular.
+        about = request.args.get("invoice", type=int)
+        form.invoices.data = [v.invoice.id for v in views if v.invoice.id == about]
+    elif not form.is_submitted():
         # The same invoices the pay page ticks: never a not-yet-due one the debtor was not asked about.
         form.invoices.data = [v.invoice.id for v in preselected(views, portal_session.asked_invoices())]
         if kind == "plan":
@@ -53,6 +59,8 @@ def _open_case(kind: str, debtor, form, chosen):
     if kind == "plan":
         return service.request_plan(debtor, invoices, rates=form.installments.data, first_due=form.first_due.data,
                                     today=day, body=form.note.data)
+    if kind == "question":
+        return service.ask_question(debtor, invoices, body=form.message.data)
     if kind == "promise":
         return service.make_promise(debtor, invoices, promised_on=form.pay_by.data, today=day, body=form.note.data)
     uploads = [Upload(f.filename or "attachment", f.read()) for f in (form.files.data or []) if f and f.filename]
@@ -129,7 +137,7 @@ def request_form(kind: str):
                                    error=_too_large_together(sizes), preview=None, merchant_rules=debtor.merchant,
                                    limits=_limits()), 413
     if form.validate_on_submit() and request.form.get("action") != "preview":
-        wanted = set(form.invoices.data)
+        wanted = set(form.invoices.data or [])
         chosen = [v for v in views if v.invoice.id in wanted]
         try:
             case = _open_case(kind, debtor, form, chosen)
@@ -144,8 +152,23 @@ def request_form(kind: str):
     submitted = form.is_submitted() and request.form.get("action") != "preview"
     status = 422 if submitted else 200
     preview = _preview(debtor, form, views) if kind == "plan" else None
+    if kind == "plan" and request.headers.get("HX-Request") and not submitted:
+        # htmx: the terms changed; only the schedule is swapped in (no validation messages while choosing).
+        response = current_app.make_response(render_template("debtor/partials/_schedule.html", preview=preview))
+        response.headers.add("Vary", "HX-Request")
+        return response
     return render_template(KINDS[kind][0], form=form, invoices=views, totals=total_of(views), kind=kind,
-                           error=error, preview=preview, merchant_rules=debtor.merchant, limits=_limits()), status
+                           error=error, preview=preview, merchant_rules=debtor.merchant, limits=_limits(),
+                           answer_by=_answer_by(debtor) if kind == "question" else None), status
+
+
+def _answer_by(debtor):
+    """When the shop's team answers a question sent now (its service level, in business days)."""
+    from portal.domain.calendar import sla_deadline
+    from portal.models.types import utcnow
+
+    merchant = debtor.merchant
+    return sla_deadline(utcnow(), merchant.case_sla_business_days, merchant.timezone)
 
 
 def _limits() -> dict:

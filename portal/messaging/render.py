@@ -182,7 +182,7 @@ def placeholder_values(message: Message, ctx: dict, *, sms: bool = False) -> dic
     elif kind is not None:
         currency = ctx.get("currency", "EUR")
         rates = ctx.get("rates") or []
-        lines = [_("Rate %(number)s: %(amount)s by %(day)s, reference %(ref)s", number=r["number"],
+        lines = [_("Installment %(number)s: %(amount)s by %(day)s, reference %(ref)s", number=r["number"],
                    amount=format_minor(r["amount_minor"], currency), day=day(r["due_on"]), ref=r["reference"]) for r in rates]
         amount = ctx.get("amount_minor", rates[0]["amount_minor"] if rates else None)
         values.update(

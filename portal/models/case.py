@@ -1,6 +1,6 @@
-"""Cases: what a debtor asks for (installment plan, promise to pay, dispute) and how staff answer.
+"""Cases: what a debtor asks for (installment plan, promise to pay, dispute, a question) and how staff answer.
 
-Every case pauses escalation for its invoices while it stands; the case services in
+Every case but a question pauses escalation for its invoices while it stands; the case services in
 portal/cases/ call the escalation state machine to pause, resume and stop.
 """
 from __future__ import annotations
@@ -15,7 +15,8 @@ from portal.models.debtor import Debtor
 from portal.models.invoice import Invoice
 from portal.models.types import MinorUnits, UTCDateTime, utcnow
 
-CASE_KINDS = ("dispute", "plan", "promise")
+CASE_KINDS = ("dispute", "plan", "promise", "question")
+HOLDING_KINDS = ("dispute", "plan", "promise")  # kinds that pause escalation while they stand (a question does not)
 CASE_STATUSES = ("open", "countered", "active", "resolved", "rejected", "completed", "broken", "withdrawn")
 DISPUTE_REASONS = ("not_received", "returned", "already_paid", "wrong_amount", "damaged", "other")
 OPEN_STATUSES = ("open", "countered")  # waiting for staff or for the debtor
@@ -33,7 +34,7 @@ class Case(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id", ondelete="CASCADE"), comment="Tenant")
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id", ondelete="CASCADE"), index=True, comment="Who asked")
-    kind: Mapped[str] = mapped_column(String(10), comment="dispute, plan or promise")
+    kind: Mapped[str] = mapped_column(String(10), comment="dispute, plan, promise or question")
     status: Mapped[str] = mapped_column(String(12), default="open", comment="open, countered, active, resolved, rejected, completed, broken, withdrawn")
     reason: Mapped[str | None] = mapped_column(String(20), comment="Dispute reason code")
     body: Mapped[str | None] = mapped_column(Text, comment="What the debtor wrote")

@@ -27,7 +27,7 @@ from flask import url_for
 from flask_babel import gettext as _
 
 from portal.i18n import format_day, format_minor, status_label
-from portal.models.case import CASE_KINDS
+from portal.models.case import CASE_KINDS, HOLDING_KINDS
 from portal.models.invoice import NEGATIVE_KINDS, POSITIVE_KINDS
 from portal.timeline import labels
 from portal.timeline.labels import step_label
@@ -35,7 +35,7 @@ from portal.timeline.labels import step_label
 # Kinds written from a template: the values each placeholder can take.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "ledger.{}": NEGATIVE_KINDS + POSITIVE_KINDS + ("adjustment",),
-    "case.{}_completed": CASE_KINDS,
+    "case.{}_completed": HOLDING_KINDS,
     "request.{}": CASE_KINDS,
 }
 
@@ -548,6 +548,26 @@ def _request_promise(v: View) -> str:
 @presents("request.dispute")
 def _request_dispute(v: View) -> str:
     return _("Customer disputes the invoice")
+
+
+@presents("request.question")
+def _request_question(v: View) -> str:
+    return _("Customer asks a question in the portal")
+
+
+@presents("case.question_asked")
+def _question_asked(v: View) -> str:
+    return _("Customer asks a question")
+
+
+@presents("case.question_answered", example={"note_id": 1})
+def _question_answered(v: View) -> str:
+    return _("Question answered")
+
+
+@presents("case.question_reopened")
+def _question_reopened(v: View) -> str:
+    return _("Customer wrote again; the question is open again")
 
 
 # staff actions (the audit trail)

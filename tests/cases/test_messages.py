@@ -27,7 +27,7 @@ CASES = {
 EXPECT = {
     "de": {"plan_confirmed": "Rate 1: 100,00\xa0€ bis 12.03.2026", "promise_confirmed": "bis zum 12.03.2026",
            "plan_rate_reminder": "RF45G72UUR", "dispute_rejected": "bis zum 20.03.2026"},
-    "en": {"plan_confirmed": "Rate 1: €100.00 by Mar 12, 2026", "promise_confirmed": "by Mar 12, 2026",
+    "en": {"plan_confirmed": "Installment 1: €100.00 by Mar 12, 2026", "promise_confirmed": "by Mar 12, 2026",
            "plan_rate_reminder": "RF45G72UUR", "dispute_rejected": "by Mar 20, 2026"},
 }
 

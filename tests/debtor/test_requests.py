@@ -165,3 +165,17 @@ def test_a_request_form_ticks_only_what_is_due(portal, invoices, shop):
         page = portal.get(f"/portal/requests/{kind}").get_data(as_text=True)
         assert f'value="{invoices[0].id}" checked' in page and f'value="{later.id}" checked' not in page
         assert f'value="{later.id}"' in page  # listed, for whoever wants to include it
+
+
+def test_with_htmx_a_changed_number_of_installments_swaps_in_only_the_new_schedule(portal, invoices):
+    page = portal.get("/portal/requests/plan").get_data(as_text=True)
+    assert 'hx-post="/portal/requests/plan"' in page and 'id="schedule"' in page
+    first = (date.today() + timedelta(days=10)).isoformat()
+    response = portal.post("/portal/requests/plan", headers={"HX-Request": "true"}, data={
+        "csrf_token": csrf_from(page), "invoices": [str(invoices[0].id)], "installments": "4", "first_due": first,
+        "action": "preview"})
+    assert response.status_code == 200 and "HX-Request" in response.headers.get("Vary", "")
+    fragment = response.get_data(as_text=True)
+    assert '<div id="schedule"' in fragment and "<html" not in fragment
+    assert fragment.count("<tr><td>") == 4 and "29,75" in fragment  # 119,00 € in four installments
+    assert db.session.execute(select(Case)).first() is None
