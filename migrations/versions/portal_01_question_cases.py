@@ -1,13 +1,13 @@
 """Questions from the portal become cases in the support queue: the case kind "question"
 
 Revision ID: portal_01
-Revises: c286a1b2d3e4
+Revises: analytics_01
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = 'portal_01'
-down_revision = 'c286a1b2d3e4'
+down_revision = 'analytics_01'
 branch_labels = None
 depends_on = None
 
