@@ -69,6 +69,7 @@ LEDGER_LABELS = {
     "credit": _l("Credits"),
     "write_off": _l("Written off"),
     "fee": _l("Fees"),
+    "flat_fee": _l("Late-payment flat fee (section 288 (5) BGB)"),
     "interest": _l("Interest"),
     "refund": _l("Refunds"),
     "chargeback": _l("Chargebacks"),

@@ -202,6 +202,27 @@ def charges(invoice: Invoice) -> dict[str, int]:
     return totals
 
 
+FLAT_FEE = "flat_fee"  # display kind of the § 288 (5) BGB flat fee (a `fee` entry), never called a dunning fee
+
+
+def is_flat_fee(kind: str, external_ref: str | None) -> bool:
+    """The § 288 (5) BGB flat fee among the fee entries (its reference is `fee:<invoice>:flatfee`)."""
+    return kind == "fee" and (external_ref or "").endswith(":flatfee")
+
+
+def display_kind(entry: LedgerEntry) -> str:
+    return FLAT_FEE if is_flat_fee(entry.kind, entry.external_ref) else entry.kind
+
+
+def itemised(invoice: Invoice) -> dict[str, int]:
+    """As `charges`, with the flat fee apart from the dunning fees (what people read)."""
+    totals: dict[str, int] = {}
+    for entry in invoice.entries:
+        kind = display_kind(entry)
+        totals[kind] = totals.get(kind, 0) + entry.amount_minor
+    return totals
+
+
 def book_charges(rows: list[dict], *, actor: str) -> None:
     """Book many dunning charges (fees, interest) at once: the dunning run's bulk path.
 
@@ -241,7 +262,8 @@ def book_charges(rows: list[dict], *, actor: str) -> None:
                 "merchant_id": r["merchant_id"], "invoice_id": r["invoice_id"], "debtor_id": r["debtor_id"],
                 "kind": f"ledger.{r['kind']}", "actor": actor,
                 "data": {"amount_minor": r["amount_minor"], "currency": r["currency"], "source": "dunning",
-                         "external_ref": r["external_ref"]},
+                         "external_ref": r["external_ref"],
+                         **({"label": r["data"]["label"]} if (r.get("data") or {}).get("label") else {})},
             }
             for r in rows
         ],

@@ -6,13 +6,13 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from flask import abort
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.domain.money import Money
 from portal.domain.statement import Breakdown, DueState, breakdown, due_state, preselect, totals
 from portal.extensions import db
-from portal.ledger import charges
+from portal.ledger import display_kind, itemised
 from portal.models.case import OPEN_STATUSES, STANDING_STATUSES
 from portal.models import Case, CaseInvoice, Debtor, Invoice, InvoiceStatus, LedgerEntry, Message, MessageInvoice, MessageStatus
 from portal.models.types import utcnow
@@ -28,7 +28,7 @@ class InvoiceView:
 def _view(invoice: Invoice, today: date) -> InvoiceView:
     return InvoiceView(
         invoice=invoice,
-        balance=breakdown(invoice.amount_minor, invoice.currency, charges(invoice), invoice.open_minor),
+        balance=breakdown(invoice.amount_minor, invoice.currency, itemised(invoice), invoice.open_minor),
         state=due_state(status=invoice.status, due_date=invoice.due_date, today=today, paused_reason=invoice.paused_reason),
     )
 
@@ -58,13 +58,19 @@ class InvoiceHeading:
     due_date: date
 
 
+# The flat fee apart from the dunning fees (portal.ledger.is_flat_fee, in SQL).
+_DISPLAY_KIND = case(
+    (and_(LedgerEntry.kind == "fee", LedgerEntry.external_ref.like("fee:%:flatfee")), literal("flat_fee")),
+    else_=LedgerEntry.kind,
+)
+
 # Built once (constructing a SELECT costs more Python than running this one on SQLite) and run
 # on the session's connection, in its transaction, without the ORM's result machinery.
 _OVERVIEW_INVOICES = (
     select(
         Invoice.id, Invoice.number, Invoice.due_date, Invoice.currency, Invoice.amount_minor,
         Invoice.open_minor, Invoice.status, Invoice.paused_reason,
-        LedgerEntry.kind, func.sum(LedgerEntry.amount_minor),
+        _DISPLAY_KIND, func.sum(LedgerEntry.amount_minor),
     )
     .outerjoin(LedgerEntry, LedgerEntry.invoice_id == Invoice.id)
     .where(
@@ -73,7 +79,7 @@ _OVERVIEW_INVOICES = (
         Invoice.status == InvoiceStatus.OPEN.value,
         Invoice.open_minor > 0,
     )
-    .group_by(Invoice.id, LedgerEntry.kind)
+    .group_by(Invoice.id, _DISPLAY_KIND)
     .order_by(Invoice.due_date, Invoice.id)
 )
 
@@ -207,7 +213,7 @@ def timeline(debtor: Debtor, view: InvoiceView) -> list[TimelineItem]:
         items.append(TimelineItem(when, "reminder" if message.purpose == "dunning" else "message", message.channel, message.subject))
     entry: LedgerEntry
     for entry in invoice.entries:
-        items.append(TimelineItem(entry.booked_on, entry.kind, amount=Money(abs(entry.amount_minor), entry.currency),
+        items.append(TimelineItem(entry.booked_on, display_kind(entry), amount=Money(abs(entry.amount_minor), entry.currency),
                                   method=PAYMENT_METHODS.get(entry.source) if entry.kind == "payment" else None))
     order = {"issued": 0, "due": 2}
     return sorted(items, key=lambda i: (i.on, order.get(i.kind, 1)))

@@ -11,7 +11,9 @@
   when the merchant opts in. Dunning fees are credited against it (§ 288 (5) sentence 3),
   so a business debtor who is charged the flat fee pays no separate dunning fees.
 - Dunning fees: only for notices sent while the debtor is already in default (the
-  notice that causes default is free), never above the merchant's cap.
+  notice that causes default is free), never above the merchant's cap, and only the
+  actual cost of the channel used: a letter at most its postage and print (merchant
+  setting), email and SMS 0 by default (courts accept actual costs only).
 """
 from __future__ import annotations
 
@@ -141,8 +143,13 @@ def fees_for_step(
     flat_fee_enabled: bool,
     flat_fee_booked: bool,
     currency: str,
+    channel: str | None = None,
 ) -> list[Charge]:
-    """The fees a step books; `in_default` means default began before this step's day."""
+    """The fees a step books; `in_default` means default began before this step's day.
+
+    `step_fee_minor` is the step's fee for the channel it goes out on (`StepRule.fee_for`:
+    a letter at most its postage and print, email and SMS 0 unless the merchant says otherwise).
+    """
     if not in_default:
         return []
     charges: list[Charge] = []
@@ -154,5 +161,6 @@ def fees_for_step(
         return charges
     fee = min(step_fee_minor, fee_cap_minor)
     if fee > 0:
-        charges.append(Charge("fee", fee, f"fee:{step_key}", "fee_dunning", {"step": step_key, "cap_minor": fee_cap_minor}))
+        data = {"step": step_key, "cap_minor": fee_cap_minor, **({"channel": channel} if channel else {})}
+        charges.append(Charge("fee", fee, f"fee:{step_key}", "fee_dunning", data))
     return charges

@@ -39,6 +39,14 @@ class StepRule:
     template: str = ""
     payment_days: int = 10
     notice_286: bool = False  # carries the consumer notice of § 286 (3) BGB
+    fee_email_minor: int = 0  # fee_minor is the letter's fee; electronic channels cost next to nothing
+    fee_sms_minor: int = 0
+
+    def fee_for(self, channel: str, letter_cost_minor: int) -> int:
+        """The fee this step asks when sent over `channel`: a letter never more than its actual cost."""
+        if channel == "letter":
+            return min(self.fee_minor, letter_cost_minor)
+        return {"email": self.fee_email_minor, "sms": self.fee_sms_minor}.get(channel, 0)
 
 
 @dataclass(frozen=True, slots=True)

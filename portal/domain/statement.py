@@ -17,19 +17,21 @@ class Breakdown:
     """One invoice's balance: principal plus fees and interest, less what was paid or credited."""
 
     principal: Money  # invoice total, corrected by adjustments
-    fees: Money
+    fees: Money  # dunning fees (not the flat fee)
     interest: Money
     paid: Money  # net money received (payments less refunds, chargebacks and bank returns)
     credited: Money  # credit notes and write-offs
     open: Money
+    flat_fee: Money | None = None  # § 288 (5) BGB, "Verzugspauschale": never a dunning fee
 
     @property
     def has_charges(self) -> bool:
-        return bool(self.fees.minor or self.interest.minor)
+        return bool(self.fees.minor or self.interest.minor or (self.flat_fee and self.flat_fee.minor))
 
 
 def breakdown(amount_minor: int, currency: str, sums: dict[str, int], open_minor: int) -> Breakdown:
-    """Itemise an invoice from its ledger sums per kind (signed minor units, as the ledger stores them)."""
+    """Itemise an invoice from its ledger sums per kind (signed minor units, as the ledger stores them;
+    the flat fee under "flat_fee", apart from the dunning fees, as `portal.ledger.itemised` gives them)."""
     def m(minor: int) -> Money:
         return Money(minor, currency)
 
@@ -41,6 +43,7 @@ def breakdown(amount_minor: int, currency: str, sums: dict[str, int], open_minor
         paid=m(-sums.get("payment", 0) - returned),
         credited=m(-sums.get("credit", 0) - sums.get("write_off", 0)),
         open=m(open_minor),
+        flat_fee=m(sums.get("flat_fee", 0)),
     )
 
 

@@ -30,6 +30,7 @@ def step_rules(policy: Policy) -> list[rules.StepRule]:
         rules.StepRule(
             key=s.key, offset_days=s.offset_days, offset_from=s.offset_from, legal=s.legal, fee_minor=s.fee_minor,
             channels=tuple(s.channels), template=s.template, payment_days=s.payment_days, notice_286=s.notice_286,
+            fee_email_minor=s.fee_email_minor or 0, fee_sms_minor=s.fee_sms_minor or 0,
         )
         for s in policy.steps
     ]

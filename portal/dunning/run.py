@@ -79,10 +79,20 @@ class PolicyRules:
 
 
 def load_policies(merchant_id: int) -> list[PolicyRules]:
+    """The policies a new invoice can be put under: active, current versions, by priority."""
     policies = db.session.execute(
-        select(Policy).where(Policy.merchant_id == merchant_id, Policy.active.is_(True)).order_by(Policy.priority, Policy.id)
+        select(Policy).where(Policy.merchant_id == merchant_id, Policy.active.is_(True), Policy.superseded_at.is_(None))
+        .order_by(Policy.priority, Policy.id)
     ).scalars().all()
     return [PolicyRules(p.id, p.name, group_rule(p), step_rules(p)) for p in policies if p.steps]
+
+
+def load_policy(merchant_id: int, policy_id: int) -> PolicyRules | None:
+    """Any version of a policy by id (invoices keep the version they were put under), or None."""
+    p = db.session.get(Policy, policy_id)
+    if p is None or p.merchant_id != merchant_id or not p.steps:
+        return None
+    return PolicyRules(p.id, p.name, group_rule(p), step_rules(p))
 
 
 def run(*, today: date | None = None, merchant: Merchant | None = None, batch_debtors: int = BATCH_DEBTORS,
@@ -147,11 +157,12 @@ class _MerchantSettings:
     business_flat_fee: bool
     consumer_default_notice: bool
     holiday_state: str | None
+    letter_cost_minor: int = 0
 
     @classmethod
     def of(cls, merchant: Merchant) -> "_MerchantSettings":
         return cls(merchant.id, merchant.default_language, merchant.dunning_fee_cap_minor, merchant.business_flat_fee,
-                   merchant.consumer_default_notice, merchant.holiday_state)
+                   merchant.consumer_default_notice, merchant.holiday_state, merchant.letter_cost_minor or 0)
 
 
 class _Batch:
@@ -219,7 +230,7 @@ class _Batch:
 
     def _plan(self, inv, debtor: Debtor, *, returning: bool, entries: list) -> dict | None:
         update_row = {"id": inv.id}
-        policy = self.policy_by_id.get(inv.dunning_policy_id) if inv.dunning_policy_id else None
+        policy = self._policy(inv.dunning_policy_id) if inv.dunning_policy_id else None
         if policy is None:
             policy = self._choose(inv, debtor, returning)
             if policy is None:
@@ -266,13 +277,6 @@ class _Batch:
                 if interest.amount_minor > 0:
                     new_charges.append(law.Charge("interest", interest.amount_minor, f"interest:{inv.id}:{self.today.isoformat()}",
                                                   "interest", interest.as_dict()))
-        flat_booked = any(e.external_ref == f"fee:{inv.id}:flatfee" for e in entries)
-        for fee in law.fees_for_step(
-            step_key=step.key, step_fee_minor=step.fee_minor, fee_cap_minor=self.settings.dunning_fee_cap_minor,
-            in_default=in_default, business=business, flat_fee_enabled=self.settings.business_flat_fee,
-            flat_fee_booked=flat_booked, currency=inv.currency,
-        ):
-            new_charges.append(law.Charge(fee.kind, fee.amount_minor, f"fee:{inv.id}:{fee.ref.removeprefix('fee:')}", fee.label, fee.data))
         handover = step.legal == rules.HANDOVER
         update_row.update(
             dunning_level=index + 1, dunning_step=step.key, dunning_last_on=self.today,
@@ -285,8 +289,27 @@ class _Batch:
             "inv": inv, "step": step, "index": index, "policy": policy, "update": update_row, "charges": new_charges,
             "entries": entries, "skipped": [s.key for s in steps[inv.dunning_level:index]], "interest_refused": interest_refused,
             "notice_286": step.notice_286 and self.settings.consumer_default_notice and not business,
-            "business": business,
+            "business": business, "in_default": in_default,
         }
+
+    def _policy(self, policy_id: int) -> PolicyRules | None:
+        """The invoice's own policy version, also one superseded since (loaded once per batch)."""
+        if policy_id not in self.policy_by_id:
+            self.policy_by_id[policy_id] = load_policy(self.settings.id, policy_id)
+        return self.policy_by_id[policy_id]
+
+    def _fees(self, plan: dict, channel: str) -> None:
+        """The step's fees for the channel it goes out on (a fee reflects that channel's actual cost)."""
+        inv, step = plan["inv"], plan["step"]
+        flat_booked = any(e.external_ref == f"fee:{inv.id}:flatfee" for e in plan["entries"])
+        for fee in law.fees_for_step(
+            step_key=step.key, step_fee_minor=step.fee_for(channel, self.settings.letter_cost_minor),
+            fee_cap_minor=self.settings.dunning_fee_cap_minor, in_default=plan["in_default"], business=plan["business"],
+            flat_fee_enabled=self.settings.business_flat_fee, flat_fee_booked=flat_booked, currency=inv.currency,
+            channel=channel,
+        ):
+            plan["charges"].append(law.Charge(fee.kind, fee.amount_minor, f"fee:{inv.id}:{fee.ref.removeprefix('fee:')}",
+                                              fee.label, fee.data))
 
     def _choose(self, inv, debtor: Debtor, returning: bool) -> PolicyRules | None:
         facts = rules.DebtorFacts(debtor.kind, debtor.date_of_birth, debtor.language, debtor.preferred_channel, returning)
@@ -310,6 +333,7 @@ class _Batch:
         items = []
         for plan in plans:
             inv, step = plan["inv"], plan["step"]
+            self._fees(plan, channel)
             self._default(plan, channel)
             self.invoice_updates.append(plan["update"])
             for charge in plan["charges"]:
@@ -399,7 +423,7 @@ class _Batch:
 
 _MEMOS = {
     "interest": "Default interest (§ 288 BGB)",
-    "fee_flat": "Flat fee (§ 288 (5) BGB)",
+    "fee_flat": "Late-payment flat fee (section 288 (5) BGB)",
     "fee_dunning": "Dunning fee",
 }
 

@@ -296,7 +296,7 @@ def claim_notes(items: list[dict]) -> list[str]:
                     span = periods.setdefault(str(s["rate"]), [s["from"], s["to"]])
                     span[0], span[1] = min(span[0], s["from"]), max(span[1], s["to"])
             else:
-                label = _("Flat fee for late payment (§ 288 (5) BGB)") if charge["label"] == "fee_flat" else _("Dunning fee")
+                label = _("Late-payment flat fee (section 288 (5) BGB)") if charge["label"] == "fee_flat" else _("Dunning fee")
                 if label not in costs:
                     costs.append(label)
     notes = []

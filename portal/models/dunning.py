@@ -2,21 +2,25 @@
 
 A policy is data the merchant can change: rules that select a customer group and an
 ordered list of steps. Every new merchant gets the German defaults (portal.dunning.defaults).
+Policies are versioned: a change in the editor (portal/policies) saves a new version of the
+group and marks the old one superseded; invoices keep the version they were put under.
 """
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.merchant import Merchant
-from portal.models.types import JSONType, MinorUnits
+from portal.models.types import JSONType, MinorUnits, UTCDateTime
 
 
 class Policy(db.Model):
     __tablename__ = "dunning_policy"
     __table_args__ = (
-        UniqueConstraint("merchant_id", "name"),
+        UniqueConstraint("merchant_id", "name", "version"),
         CheckConstraint("match_kind IS NULL OR match_kind IN ('person', 'business')", name="kind_known"),
         CheckConstraint("match_customer IS NULL OR match_customer IN ('first', 'returning')", name="customer_known"),
         CheckConstraint(
@@ -38,6 +42,19 @@ class Policy(db.Model):
     match_language: Mapped[str | None] = mapped_column(String(5), comment="Only debtors with this language")
     match_preferred_channel: Mapped[str | None] = mapped_column(String(10), comment="Only debtors who chose this channel")
     match_customer: Mapped[str | None] = mapped_column(String(10), comment="first (no earlier invoice) or returning customers")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1", comment="Version of this customer group's policy, from 1")
+    lineage_id: Mapped[int | None] = mapped_column(ForeignKey("dunning_policy.id", ondelete="SET NULL"), index=True, comment="First version of the same customer group; NULL: this is the first")
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="When a newer version replaced it; invoices already under it keep it")
+    changed_by: Mapped[str | None] = mapped_column(String(254), comment="Who saved this version (email), NULL for the seeded defaults")
+
+    @property
+    def group_id(self) -> int:
+        """The customer group across versions: the id of its first version."""
+        return self.lineage_id or self.id
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_at is None
 
     merchant: Mapped[Merchant] = relationship()
     steps: Mapped[list["PolicyStep"]] = relationship(
@@ -53,6 +70,7 @@ class PolicyStep(db.Model):
         CheckConstraint("offset_from IN ('due', 'previous')", name="offset_from_known"),
         CheckConstraint("legal IN ('reminder', 'default_notice', 'final_notice', 'handover')", name="legal_known"),
         CheckConstraint("fee_minor >= 0", name="fee_nonneg"),
+        CheckConstraint("fee_email_minor >= 0 AND fee_sms_minor >= 0", name="channel_fees_nonneg"),
         CheckConstraint("payment_days >= 0", name="payment_days_nonneg"),
     )
 
@@ -64,7 +82,9 @@ class PolicyStep(db.Model):
     offset_from: Mapped[str] = mapped_column(String(10), default="due", comment="due: offset from the due date; previous: from the previous step")
     channels: Mapped[list] = mapped_column(JSONType, comment="Channels in order of preference; later ones are fallbacks")
     template: Mapped[str] = mapped_column(String(60), comment="Message template under templates/email|sms|letter")
-    fee_minor: Mapped[int] = mapped_column(MinorUnits, default=0, comment="Dunning fee of this notice (charged only in default, capped by the merchant)")
+    fee_minor: Mapped[int] = mapped_column(MinorUnits, default=0, comment="Dunning fee when the notice goes out as a letter (charged only in default; at most the merchant's letter costs and fee cap)")
+    fee_email_minor: Mapped[int] = mapped_column(MinorUnits, default=0, server_default="0", comment="Dunning fee when it goes out by email (default 0: an email costs next to nothing)")
+    fee_sms_minor: Mapped[int] = mapped_column(MinorUnits, default=0, server_default="0", comment="Dunning fee when it goes out by SMS (default 0)")
     legal: Mapped[str] = mapped_column(String(20), comment="Legal meaning: reminder, default_notice, final_notice, handover")
     payment_days: Mapped[int] = mapped_column(Integer, default=10, comment="Days the message gives the debtor to pay")
     notice_286: Mapped[bool] = mapped_column(Boolean, default=False, comment="Carries the consumer notice of § 286 (3) BGB (if the merchant relies on it)")

@@ -19,6 +19,7 @@ class Merchant(db.Model):
     __table_args__ = (
         CheckConstraint("link_ttl_days BETWEEN 1 AND 365", name="link_ttl_range"),
         CheckConstraint("dunning_fee_cap_minor >= 0", name="fee_cap_nonneg"),
+        CheckConstraint("letter_cost_minor >= 0", name="letter_cost_nonneg"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")
@@ -56,6 +57,7 @@ class Merchant(db.Model):
     link_ttl_days: Mapped[int] = mapped_column(Integer, default=60, comment="Days a portal link stays valid")
     link_step_up: Mapped[bool] = mapped_column(Boolean, default=False, comment="Ask for the postal code before showing more than amounts")
     dunning_fee_cap_minor: Mapped[int] = mapped_column(MinorUnits, default=250, comment="Highest dunning fee per notice, minor units")
+    letter_cost_minor: Mapped[int] = mapped_column(MinorUnits, default=125, server_default="125", comment="Actual cost of one dunning letter (postage and print), minor units: the highest fee for a letter")
     business_flat_fee: Mapped[bool] = mapped_column(Boolean, default=False, comment="Charge business debtors the 40 EUR flat fee of §288 (5) BGB")
     consumer_default_notice: Mapped[bool] = mapped_column(Boolean, default=True, comment="Tell consumers on the pre-due reminder that they default 30 days after due date (§286 (3) BGB) and rely on it")
     plan_max_rates: Mapped[int] = mapped_column(Integer, default=6, comment="Installment plans: most monthly rates approved without staff")

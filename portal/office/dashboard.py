@@ -201,7 +201,7 @@ def build_tables(dash: queries.Dashboard) -> list[Table]:
                    "booked in the period, and the part of them on invoices since paid in full."),
                  [_("Figure"), _("Charged or handed over"), _("Collected")])
     rest.rows += [[_("Handed over (%(count)s)", count=h.count), money(h.amount_minor), None],
-                  [_("Dunning fees"), money(ch.fee_charged), money(ch.fee_collected)],
+                  [_("Dunning fees and late-payment flat fees"), money(ch.fee_charged), money(ch.fee_collected)],
                   [_("Default interest"), money(ch.interest_charged), money(ch.interest_collected)]]
     out.append(rest)
     return out

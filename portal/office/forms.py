@@ -40,6 +40,7 @@ class SettingsForm(FlaskForm):
     link_ttl_days = IntegerField(_l("Days a link in a message stays valid"), validators=[InputRequired(), NumberRange(1, 365)])
     link_step_up = BooleanField(_l("Ask for the postal code before showing invoice details"))
     dunning_fee_cap = StringField(_l("Highest dunning fee per notice"), validators=[InputRequired()])
+    letter_cost = StringField(_l("Cost of one dunning letter (postage and print)"), validators=[InputRequired()])
     business_flat_fee = BooleanField(_l("Charge business customers the €40 flat fee (§ 288 (5) BGB)"))
     holiday_state = SelectField(_l("Public holidays for payment deadlines (§ 193 BGB)"), choices=[], coerce=lambda v: v or "",
                                 validators=[Optional()])

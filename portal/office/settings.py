@@ -23,7 +23,7 @@ PLAIN_FIELDS = (
     "link_step_up", "business_flat_fee", "plan_max_rates", "plan_first_rate_days", "plan_include_charges",
     "plan_grace_days", "promise_max_days", "case_sla_business_days", "holiday_state",
 )
-MONEY_FIELDS = {"dunning_fee_cap": "dunning_fee_cap_minor", "plan_min_rate": "plan_min_rate_minor",
+MONEY_FIELDS = {"dunning_fee_cap": "dunning_fee_cap_minor", "letter_cost": "letter_cost_minor", "plan_min_rate": "plan_min_rate_minor",
                 "plan_max_total": "plan_max_total_minor"}
 CURRENCY = "EUR"  # the merchant's rules are set in the currency of its home market
 

@@ -18,6 +18,6 @@ def invoice_detail(invoice_id: int):
 def invoice_page(invoice: Invoice, status: int = 200, error: str | None = None):
     """The invoice with its balance, actions and timeline (again with `error` and 422 after a bad form)."""
     return render_template(
-        "office/invoice.html", invoice=invoice, totals=ledger.charges(invoice),
+        "office/invoice.html", invoice=invoice, totals=ledger.itemised(invoice),
         timeline=presenter.for_invoice(invoice), error=error, today=today_for(g.merchant.timezone),
     ), status

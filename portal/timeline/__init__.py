@@ -223,6 +223,8 @@ def _write_off(v: View) -> str:
 
 @presents("ledger.fee", example={"amount_minor": 250, "currency": "EUR", "source": "dunning"})
 def _fee(v: View) -> str:
+    if v.get("label") == "fee_flat" or str(v.get("external_ref") or "").endswith(":flatfee"):
+        return _("Late-payment flat fee (section 288 (5) BGB) of %(amount)s charged", amount=v.money()) + _paid_suffix(v)
     return _("Dunning fee of %(amount)s charged", amount=v.money()) + _paid_suffix(v)
 
 

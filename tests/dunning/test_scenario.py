@@ -64,26 +64,30 @@ def charges_of(invoice_id):
         select(LedgerEntry).where(LedgerEntry.invoice_id == invoice_id).order_by(LedgerEntry.id)).scalars()]
 
 
-def test_consumer_charges_to_the_cent(app):
-    merchant = make_merchant(dunning_fee_cap_minor=250)
+def test_consumer_charges_to_the_cent_with_a_fee_only_for_the_letter_at_its_actual_cost(app):
+    """Dunning fees reflect actual costs: the second notice goes by email (fee 0), the final notice by letter,
+    charged at postage and print (1,45 €, the merchant's setting), below the step's 2,50 € and the cap."""
+    merchant = make_merchant(dunning_fee_cap_minor=250, letter_cost_minor=145)
     invoice = make_debtor_invoice(merchant, "standard", "RE-1")
     sent = drive(70, DUE - timedelta(days=5))
     d = lambda n: DUE + timedelta(days=n)  # noqa: E731
+    assert [(day, template, channel) for day, template, channel, _ in sent][3:5] == [
+        (35, "second_notice", "email"), (49, "final_notice", "letter")]
     assert charges_of(invoice.id) == [
         # in default from the end of 1 July (§ 286 (3)); second notice (day 35): 2–6 July, 5 days at 6.27 % → 0.86
         ("interest", 86, d(35), f"interest:{invoice.id}:{d(35).isoformat()}"),
-        ("fee", 250, d(35), f"fee:{invoice.id}:notice_2"),
+        # no fee: the second notice went by email
         # final notice (day 49): 7–20 July, 14 days at 6.27 % → 1000 × 14 × 6.27 / 365 = 2.40
         ("interest", 240, d(49), f"interest:{invoice.id}:{d(49).isoformat()}"),
-        ("fee", 250, d(49), f"fee:{invoice.id}:final"),
+        ("fee", 145, d(49), f"fee:{invoice.id}:final"),  # min(2,50 step, 1,45 letter costs, 2,50 cap)
         # handover (day 63): 21 July–3 August, 14 days → 2.40, no fee
         ("interest", 240, d(63), f"interest:{invoice.id}:{d(63).isoformat()}"),
     ]
-    assert db.session.get(Invoice, invoice.id).open_minor == 100000 + 86 + 250 + 240 + 250 + 240
-    # Every message itemises what is open: the final notice shows both fees and both interest bookings.
+    assert db.session.get(Invoice, invoice.id).open_minor == 100000 + 86 + 240 + 145 + 240
+    # Every message itemises what is open: the final notice shows its fee and both interest bookings.
     final_items = next(items for day, template, _, items in sent if template == "final_notice")
-    assert final_items[0]["fees_minor"] == 500 and final_items[0]["interest_minor"] == 326
-    assert final_items[0]["open_minor"] == 100000 + 86 + 250 + 240 + 250
+    assert final_items[0]["fees_minor"] == 145 and final_items[0]["interest_minor"] == 326
+    assert final_items[0]["open_minor"] == 100000 + 86 + 240 + 145
 
 
 def test_business_debtor_pays_interest_at_nine_points_and_the_40_euro_flat_fee(app):
