@@ -1,13 +1,13 @@
 """Versioned dunning policies (editor), a fee per channel, the merchant's letter costs
 
 Revision ID: policy_01
-Revises: analytics_01
+Revises: portal_01
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = 'policy_01'
-down_revision = 'analytics_01'
+down_revision = 'portal_01'
 branch_labels = None
 depends_on = None
 
