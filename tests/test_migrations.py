@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from portal import create_app
 from portal.extensions import db
+from portal.models.types import include_object
 from tests.conftest import TEST_DATABASE_URL, is_postgres
 from tests.conftest import test_settings as settings_for
 
@@ -72,7 +73,8 @@ def differences(url: str) -> list:
         try:
             flask_migrate.upgrade()
             with db.engine.connect() as connection:
-                context = MigrationContext.configure(connection, opts={"compare_type": True})
+                context = MigrationContext.configure(connection, opts={
+                    "compare_type": True, "include_object": include_object(connection.dialect.name)})
                 diffs = compare_metadata(context, db.metadata)
                 tables = set(inspect(connection).get_table_names())
         finally:

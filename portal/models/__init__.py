@@ -1,4 +1,7 @@
 """The database models, one module per aggregate; importing this registers every table."""
+from sqlalchemy import DDL, event
+
+from portal.extensions import db
 from portal.models.merchant import ApiKey, Merchant, StaffSession, User
 from portal.models.debtor import Debtor, PortalSessionEnd
 from portal.models.invoice import Invoice, InvoiceStatus, LedgerEntry, LedgerKind
@@ -18,6 +21,9 @@ from portal.models.payment import (
     StripeEvent,
     StripePayment,
 )
+
+# The trigram indexes of the open-items search (portal.models.types.trigram_index) need pg_trgm on PostgreSQL.
+event.listen(db.metadata, "before_create", DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
 
 __all__ = [
     "Attachment",

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.merchant import Merchant
-from portal.models.types import UTCDateTime, utcnow
+from portal.models.types import UTCDateTime, trigram_index, utcnow
 
 
 class Debtor(db.Model):
@@ -18,6 +18,10 @@ class Debtor(db.Model):
         # Open-items search finds a customer by exact email or phone without reading every row.
         Index("ix_debtor_email", "merchant_id", "email"),
         Index("ix_debtor_phone", "merchant_id", "phone"),
+        # … and by a part of the name, company or customer number through trigram indexes on PostgreSQL
+        trigram_index("ix_debtor_name_trgm", "name"),
+        trigram_index("ix_debtor_company_trgm", "company"),
+        trigram_index("ix_debtor_external_ref_trgm", "external_ref"),
         CheckConstraint("kind IN ('person', 'business')", name="kind_known"),
         CheckConstraint("preferred_channel IS NULL OR preferred_channel IN ('email', 'sms', 'letter')", name="channel_known"),
     )

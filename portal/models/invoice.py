@@ -20,7 +20,7 @@ from portal.domain.money import Money
 from portal.extensions import db
 from portal.models.debtor import Debtor
 from portal.models.merchant import Merchant
-from portal.models.types import JSONType, MinorUnits, UTCDateTime, utcnow
+from portal.models.types import JSONType, MinorUnits, UTCDateTime, trigram_index, utcnow
 
 
 class InvoiceStatus(str, enum.Enum):
@@ -50,6 +50,10 @@ class Invoice(db.Model):
         Index("ix_invoice_merchant_due", "merchant_id", "due_date"),
         Index("ix_invoice_merchant_closed", "merchant_id", "closed_on"),
         Index("ix_invoice_merchant_issued", "merchant_id", "currency", "issue_date", "amount_minor"),  # DSO: invoiced per month
+        Index("ix_invoice_merchant_step", "merchant_id", "dunning_step"),  # the step filter's choices
+        # open-items search "contains" on PostgreSQL: trigram indexes (pg_trgm); SQLite reads the rows
+        trigram_index("ix_invoice_number_trgm", "number"),
+        trigram_index("ix_invoice_order_ref_trgm", "order_ref"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")

@@ -16,12 +16,10 @@ from portal.office import open_items as items
 def _choices() -> dict:
     """Values the filter selects offer: this merchant's steps and customer groups, currencies in use."""
     m = g.merchant.id
-    steps = db.session.execute(
-        select(Invoice.dunning_step).where(Invoice.merchant_id == m, Invoice.dunning_step.is_not(None)).distinct()
-    ).scalars().all()
+    steps = items.distinct_values(db.session, Invoice.dunning_step, m)
     groups = db.session.execute(select(Policy.id, Policy.name).where(Policy.merchant_id == m).order_by(Policy.priority)).all()
-    currencies = db.session.execute(select(Invoice.currency).where(Invoice.merchant_id == m).distinct()).scalars().all()
-    return {"steps": sorted(steps), "groups": groups, "currencies": sorted(currencies)}
+    currencies = items.distinct_values(db.session, Invoice.currency, m)
+    return {"steps": steps, "groups": groups, "currencies": currencies}
 
 
 @bp.get("/invoices")

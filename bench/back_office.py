@@ -1,0 +1,161 @@
+"""Benchmark: the back office of one merchant with 1,000,000 invoices and 5,000,000 events.
+
+    .venv/bin/python bench/back_office.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/settle_bench_dashboard
+
+PostgreSQL (the production database). The data set is the dashboard benchmark's
+(`bench/dashboard.py`, built here unless `--keep` reuses it), with names, companies and
+phone numbers spread over the debtors so that a search finds a few, not all, and with
+a few hundred open cases in the queue. Timed in the same invocation, each the median of
+five signed-in requests through the Flask test client after one warm-up:
+
+(a) floors: the plainest indexed query a list page needs (50 invoice ids of the
+    merchant in due-date order) and a signed-in back-office request that reads nothing
+    (the team page), the fixed cost of any page;
+(b) the open-items list (`/office/invoices`) with each filter and search and sort order,
+    its second page through the keyset cursor, the CSV export's first 50 rows excluded
+    (the export streams); the invoice page; the debtor page; the case queue.
+
+Targets (issue #16): the list with any filter and search ≤ 200 ms, the invoice page and the
+case queue ≤ 100 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sqlalchemy import select, text  # noqa: E402
+
+from dashboard import N_INVOICES, build, timed  # noqa: E402
+
+SPREAD = [
+    # names, companies, emails and phone numbers that differ from debtor to debtor
+    """UPDATE debtor SET
+         name = (ARRAY['Anna', 'Jonas', 'Leonie', 'Mehmet', 'Sophie', 'Lukas', 'Emma', 'Paul', 'Mia', 'Felix'])[1 + id % 10]
+                || ' ' || (ARRAY['Müller', 'Schmidt', 'Schneider', 'Fischer', 'Weber', 'Meyer', 'Wagner', 'Becker',
+                                 'Hoffmann', 'Schulz', 'Koch', 'Richter', 'Klein', 'Wolf', 'Neumann'])[1 + (id / 10) % 15]
+                || '-' || id,
+         company = CASE WHEN id % 8 = 0 THEN 'Firma ' || id || ' GmbH' END,
+         kind = CASE WHEN id % 8 = 0 THEN 'business' ELSE 'person' END,
+         phone = '+49151' || lpad(id::text, 8, '0'),
+         email = 'kunde' || id || '@example.de'
+       WHERE merchant_id = :m""",
+    # some reminders paused, as staff and debtors do
+    """UPDATE invoice SET paused_reason = (ARRAY['dispute', 'plan', 'promise', 'staff'])[1 + id % 4]
+       WHERE merchant_id = :m AND status = 'open' AND id % 50 = 0""",
+    # a queue: 300 open requests
+    """UPDATE support_case SET status = 'open', sla_due_at = now() + (id % 72) * interval '1 hour'
+       WHERE merchant_id = :m AND id % 66 = 0""",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", required=True, help="a PostgreSQL database that may be emptied")
+    parser.add_argument("--keep", action="store_true", help="reuse the data set already in the database")
+    parser.add_argument("--invoices", type=int, default=N_INVOICES, help="smaller for a quick check (debtors scale along)")
+    args = parser.parse_args()
+    from portal import create_app
+    from portal.extensions import db
+    from portal.models import Case, Debtor, Invoice, Merchant, User
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
+                      "SESSION_COOKIE_SECURE": False, "RATELIMIT_ENABLED": False})
+    with app.app_context():
+        if not args.keep:
+            db.drop_all()
+            db.create_all()
+            t0 = time.perf_counter()
+            build(db, args.invoices)
+            print(f"built in {time.perf_counter() - t0:.0f}s", flush=True)
+        merchant = db.session.execute(select(Merchant).where(Merchant.slug == "bench")).scalar_one()
+        m = merchant.id
+        spread = db.session.execute(select(Debtor.name).where(Debtor.merchant_id == m).limit(1)).scalar() == "Bench Debtor"
+        if spread:
+            t0 = time.perf_counter()
+            for sql in SPREAD:
+                db.session.execute(text(sql), {"m": m})
+            db.session.commit()
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
+            print(f"names, pauses and the case queue spread in {time.perf_counter() - t0:.0f}s", flush=True)
+        user = db.session.execute(select(User).where(User.email == "bench@bench.example")).scalar_one_or_none()
+        if user is None:
+            user = User(merchant_id=m, email="bench@bench.example", role="admin", name="Bench")
+            user.set_password("bench-password-1")
+            db.session.add(user)
+            db.session.commit()
+        counts = {t: db.session.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("invoice", "event", "debtor")}
+        print(f"data: {counts}", flush=True)
+        # pick what the requests look for: an open invoice with its debtor, someone's email, an RF reference
+        inv = db.session.execute(select(Invoice).where(Invoice.merchant_id == m, Invoice.status == "open")
+                                 .order_by(Invoice.id.desc()).limit(1)).scalar_one()
+        debtor = db.session.get(Debtor, inv.debtor_id)
+        case_id = db.session.execute(select(Case.id).where(Case.merchant_id == m, Case.status == "open").limit(1)).scalar()
+        db.session.rollback()
+
+        client = app.test_client()
+        signed = client.post("/office/login", data={"email": "bench@bench.example", "password": "bench-password-1"})
+        assert signed.status_code == 303, signed.status_code
+
+        def plain():
+            db.session.execute(text("SELECT id FROM invoice WHERE merchant_id = :m AND status = 'open' "
+                                    "ORDER BY due_date, id LIMIT 51"), {"m": m}).all()
+            db.session.rollback()
+
+        def get(url):
+            def go():
+                response = client.get(url)
+                assert response.status_code == 200, (url, response.status_code)
+                return response
+            return go
+
+        results = []
+
+        def measure(label, fn, target=None):
+            first, median = timed(fn)
+            results.append((label, first, median, target))
+            print(f"{label}: median {median * 1000:.0f} ms (first {first * 1000:.0f} ms)", flush=True)
+
+        measure("floor: 50 open invoice ids by due date, plain SQL", plain)
+        measure("floor: a signed-in page that reads nothing (team)", get("/office/users"))
+        floor = results[0][2]
+        second_page = re.search(r'href="([^"]*after=[^"]+)"', client.get("/office/invoices").get_data(as_text=True))
+        cases = [
+            ("open items, default (open, by due date)", "/office/invoices"),
+            ("open items, all statuses", "/office/invoices?status=all"),
+            ("open items, 2nd page (keyset cursor)", second_page.group(1).replace("&amp;", "&") if second_page else None),
+            ("open items, step + customer group + channel", "/office/invoices?step=notice_1&group=1&channel=email"),
+            ("open items, paused by dispute", "/office/invoices?paused=dispute"),
+            ("open items, 31–60 days past due", "/office/invoices?age=31-60"),
+            ("open items, sorted by customer name", "/office/invoices?sort=debtor"),
+            ("open items, sorted by open amount, descending", "/office/invoices?sort=open&dir=desc"),
+            ("open items, search a surname (all statuses)", "/office/invoices?status=all&q=Hoffmann"),
+            ("open items, search an email", f"/office/invoices?status=all&q={debtor.email}"),
+            ("open items, search a phone number", "/office/invoices?status=all&q=0151" + debtor.phone[6:]),
+            ("open items, search an RF reference", f"/office/invoices?status=all&q={inv.rf_reference}"),
+            ("open items, search an invoice number", f"/office/invoices?status=all&q={inv.number}"),
+        ]
+        for label, url in cases:
+            if url:
+                measure(label, get(url), 0.200)
+        measure("invoice page", get(f"/office/invoices/{inv.id}"), 0.100)
+        measure("debtor page", get(f"/office/debtors/{debtor.id}"), 0.100)
+        measure("case queue", get("/office/cases"), 0.100)
+        if case_id:
+            measure("one case", get(f"/office/cases/{case_id}"), 0.100)
+        print()
+        print("| request | median of 5 | target | × plain-SQL floor |")
+        print("|---|---:|---:|---:|")
+        for label, _first, median, target in results:
+            verdict = "" if target is None else (f"≤ {target * 1000:.0f} ms " + ("met" if median <= target else "**missed**"))
+            print(f"| {label} | {median * 1000:.0f} ms | {verdict} | {median / floor:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
