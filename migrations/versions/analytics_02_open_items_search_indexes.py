@@ -2,12 +2,12 @@
 trigram indexes (pg_trgm) on PostgreSQL
 
 Revision ID: analytics_02
-Revises: analytics_01
+Revises: policy_01
 """
 from alembic import op
 
 revision = 'analytics_02'
-down_revision = 'analytics_01'
+down_revision = 'policy_01'
 branch_labels = None
 depends_on = None
 
