@@ -65,10 +65,10 @@ def letters_batch(slug, day, output):
 
 
 @click.command("worker")
-@click.option("--once", is_flag=True, help="Send what is due now, then stop (no dunning run).")
+@click.option("--once", is_flag=True, help="Send what is due now and import queued uploads, then stop (no dunning run).")
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between polls when idle.")
 def worker_command(once, poll):
-    """Send due outbox messages and webhooks; without --once also run the daily dunning pass, until stopped."""
+    """Send due outbox messages and webhooks, import uploaded files; without --once also run the daily dunning pass, until stopped."""
     from portal.messaging import worker
 
     if once:
@@ -79,6 +79,9 @@ def worker_command(once, poll):
                    f"{result.dead} dead, {result.cancelled} cancelled.")
         hooks = shop_webhooks.drain(worker=worker.worker_name())
         click.echo(f"Webhooks: {hooks.delivered} delivered, {hooks.retried} to retry, {hooks.failed} given up.")
+        from portal.uploads import jobs as upload_jobs
+
+        click.echo(f"Uploads: {upload_jobs.drain(worker.worker_name())} imported.")
         return
     worker.run_forever(poll_seconds=poll)
     db.session.remove()

@@ -225,9 +225,10 @@ def _event(message: Message, kind: str, data: dict) -> None:
 
 
 def run_forever(*, poll_seconds: float = 5.0, dunning: bool = True) -> None:
-    """`flask worker`: send what is due (messages, then webhooks); once per merchant day, run the dunning pass first."""
+    """`flask worker`: send what is due (messages, then webhooks), import uploaded files; once per merchant day, run the dunning pass first."""
     from portal.dunning.run import run as dunning_run
     from portal.shop_webhooks import delivery as shop_webhooks
+    from portal.uploads import jobs as upload_jobs
 
     stop = {"now": False}
 
@@ -249,7 +250,9 @@ def run_forever(*, poll_seconds: float = 5.0, dunning: bool = True) -> None:
         db.session.remove()
         hooks = shop_webhooks.run_once(worker=worker_name())  # outgoing webhooks to the shop, same loop
         db.session.remove()
-        if result.claimed == 0 and hooks.claimed == 0:
+        uploads = upload_jobs.run_once(worker_name())  # files staff uploaded in the back office
+        db.session.remove()
+        if result.claimed == 0 and hooks.claimed == 0 and uploads == 0:
             # Idle: wait for the next poll in small steps so SIGTERM is answered quickly.
             deadline = time.monotonic() + poll_seconds
             while not stop["now"] and time.monotonic() < deadline:

@@ -10,6 +10,7 @@ from portal.models.case import Attachment, Case, CaseInvoice, CaseNote, Installm
 from portal.models.message import Message, MessageInvoice, MessageStatus, MessageText
 from portal.models.dunning import Policy, PolicyStep
 from portal.models.analytics import DayFigure, OpenDay, Watermark
+from portal.models.upload import UploadJob
 from portal.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookQueue
 from portal.models.payment import (
     BankEntry,
@@ -56,6 +57,7 @@ __all__ = [
     "MessageText",
     "Policy",
     "PolicyStep",
+    "UploadJob",
     "User",
     "DayFigure",
     "OpenDay",

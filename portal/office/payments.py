@@ -1,7 +1,7 @@
 """Back office: bank statement upload and the list of incoming payments nobody could match.
 
-Staff upload a camt.053/054 file (or a ZIP) — the same service as
-`flask payments import-camt` — and assign what the matching left over to invoices
+Staff upload a camt.053/054 file (or a ZIP), which the worker imports with the same service as
+`flask payments import-camt` (see `portal.uploads.jobs`), and assign what the matching left over to invoices
 by number. Every action is audited; every query is scoped to `g.merchant`.
 """
 from __future__ import annotations
@@ -14,11 +14,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal.clock import today_for
-from portal.domain.camt import CamtError
 from portal.extensions import db
 from portal.models import BankEntry, BankStatementFile, Invoice
 from portal.office import audit, bp, register_nav, scoped_get
-from portal.payments.reconcile import AssignmentError, assign, import_statements, unmatched_entries
+from portal.payments.reconcile import AssignmentError, assign, unmatched_entries
 
 register_nav("office.payments", _l("Bank payments"))
 
@@ -28,8 +27,10 @@ def _page(status: int = 200, errors: dict | None = None):
         select(BankStatementFile).where(BankStatementFile.merchant_id == g.merchant.id)
         .order_by(BankStatementFile.imported_at.desc()).limit(20)
     ).scalars().all()
+    from portal.office.uploads import recent_jobs
+
     return render_template("office/payments.html", entries=unmatched_entries(g.merchant), files=files,
-                           errors=errors or {}), status
+                           jobs=recent_jobs(("bank_statement",)), errors=errors or {}), status
 
 
 @bp.get("/payments")
@@ -39,26 +40,13 @@ def payments():
 
 @bp.post("/payments/upload")
 def payments_upload():
-    upload = request.files.get("statement")
-    if upload is None or not upload.filename:
-        return _page(422, {"upload": _("Choose a camt.053 or camt.054 file (XML or ZIP).")})
-    data = upload.read()
-    try:
-        result = import_statements(g.merchant, data, upload.filename, actor=f"user:{g.user.id}",
-                                   today=today_for(g.merchant.timezone))
-    except CamtError as exc:
-        db.session.rollback()
-        return _page(422, {"upload": _("The file was rejected and nothing was booked: %(error)s", error=str(exc))})
-    audit("bank_statement.imported", {"file": upload.filename, "booked": result.total("booked"),
-                                      "unmatched": result.total("unmatched"), "returns": result.total("reversed")})
-    db.session.commit()
-    if all(f.already_imported for f in result.files):
-        flash(_("This file was imported before; nothing was booked again."), "info")
-    else:
-        flash(_("%(booked)d payment(s) booked, %(unmatched)d left to assign, %(returns)d return(s) booked, "
-                "%(seen)d seen before.", booked=result.total("booked"), unmatched=result.total("unmatched"),
-                returns=result.total("reversed"), seen=result.total("duplicates")), "success")
-    return redirect(url_for("office.payments"), 303)
+    """Queue the statement for the worker (the same `import_statements` as the command line)."""
+    from portal.office.uploads import queue_upload
+
+    job, error = queue_upload("bank_statement", "statement")
+    if error:
+        return _page(422, {"upload": error})
+    return redirect(url_for("office.upload_job", job_id=job.id), 303)
 
 
 @bp.post("/payments/entries/<int:entry_id>/assign")

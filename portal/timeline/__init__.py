@@ -37,6 +37,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "ledger.{}": NEGATIVE_KINDS + POSITIVE_KINDS + ("adjustment",),
     "case.{}_completed": HOLDING_KINDS,
     "request.{}": CASE_KINDS,
+    "upload.{}": ("done", "rejected", "failed"),
 }
 
 
@@ -424,6 +425,22 @@ def _import_completed(v: View) -> str:
              unchanged=v.get("unchanged", 0))
 
 
+@presents("upload.done", example={"job": 1, "file": "rechnungen.csv", "upload": "invoices", "created": 20})
+def _upload_done(v: View) -> str:
+    return _("Uploaded file %(file)s imported", file=v.get("file", ""))
+
+
+@presents("upload.rejected", example={"job": 1, "file": "rechnungen.csv", "upload": "invoices", "problems": 3})
+def _upload_rejected(v: View) -> str:
+    return _("Uploaded file %(file)s rejected: %(count)s problem(s), nothing imported", file=v.get("file", ""),
+             count=v.get("problems", 0))
+
+
+@presents("upload.failed", example={"job": 1, "file": "rechnungen.csv", "upload": "invoices", "problems": 1})
+def _upload_failed(v: View) -> str:
+    return _("Import of the uploaded file %(file)s did not complete; nothing was booked", file=v.get("file", ""))
+
+
 @presents("einvoice.warning", example={"term": "BT-10", "message": "buyer reference missing"})
 def _einvoice_warning(v: View) -> str:
     if v.get("term"):
@@ -591,6 +608,8 @@ _staff("staff.texts.update", lambda v: _("Message texts changed (version %(versi
 _staff("staff.bank_statement.imported", lambda v: _("Bank statement %(file)s imported: %(booked)s payments booked",
                                                    file=v.get("file", ""), booked=v.get("booked", 0)),
        {"file": "camt.xml", "booked": 3})
+_staff("staff.upload.queued", lambda v: _("File %(file)s uploaded for import", file=v.get("file", "")),
+       {"job": 1, "file": "rechnungen.csv", "upload": "invoices", "bytes": 2048})
 _staff("staff.bank_entry.assigned", lambda v: _("Bank payment of %(amount)s assigned by hand", amount=v.money()),
        {"bank_entry": 1, "amount_minor": 4990})
 _staff("staff.case.assign", lambda v: _("Request assigned"), {"case_id": 1, "user_id": 2})

@@ -66,7 +66,11 @@ def extra_foreign_ids(merchant_b, invoice) -> dict[str, int]:
     db.session.add(MessageText(merchant_id=merchant_b.id, kind="first_notice", language="de", version=1,
                                texts={"intro": "b"}, action="save", created_by="staff@beta.example"))
     db.session.commit()
-    return {"kind": "unknown_kind", "language": "de", "version": 1,  # texts: unknown kinds answer 404 before the role check
+    from portal.uploads import jobs
+
+    upload = jobs.queue(merchant_b, None, "invoices", "b.csv", b"number;amount\nRE-1;1,00\n")
+    db.session.commit()
+    return {"kind": "unknown_kind", "language": "de", "version": 1, "job_id": upload.id,  # texts: unknown kinds answer 404 before the role check
             "message_id": message.id, "entry_id": bank_entry.id, "endpoint_id": endpoint.id, "delivery_id": hook.id,
             "key_id": key.id}
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import BankEntry, Event, Invoice
+from portal.uploads import jobs
 from tests.factories import make_invoice, make_merchant, make_user
 from tests.office.conftest import PASSWORD, csrf_from, sign_in
 from tests.payments.camt_builder import entry, statement
@@ -26,7 +27,11 @@ def test_staff_upload_a_statement_and_assign_the_unmatched_payment(client, app):
     data = statement(entry("42.00", ref="B1", text="Danke fuer die Lieferung", name="Erika Muster"))
     response = client.post("/office/payments/upload", data={"csrf_token": token, "statement": (io.BytesIO(data), "day.xml")},
                            content_type="multipart/form-data")
-    assert response.status_code == 303
+    assert response.status_code == 303  # queued; the worker imports it
+    assert db.session.execute(select(BankEntry)).first() is None
+    assert jobs.drain("test-worker") == 1
+    status = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "0 Zahlung(en) gebucht, 1 zuzuordnen" in status
     listing = client.get("/office/payments").get_data(as_text=True)
     assert "Erika Muster" in listing and "Danke fuer die Lieferung" in listing
 
@@ -48,9 +53,22 @@ def test_a_rejected_upload_says_why_and_books_nothing(client, app):
     bad = (SAMPLES / "camt053-v02-wrong.xml").read_bytes()
     response = client.post("/office/payments/upload", data={"csrf_token": token, "statement": (io.BytesIO(bad), "wrong.xml")},
                            content_type="multipart/form-data")
-    assert response.status_code == 422
-    assert "contains no statement" in response.get_data(as_text=True)
+    assert response.status_code == 303
+    jobs.drain("test-worker")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "contains no statement" in page and "Es wurde nichts importiert" in page
     assert db.session.execute(select(BankEntry)).first() is None
+
+
+def test_a_file_that_is_no_statement_is_refused_at_once(client, app):
+    merchant = make_merchant("alpha")
+    user = make_user(merchant, "support@alpha.example", password=PASSWORD)
+    sign_in(client, user.email)
+    token = csrf_from(client.get("/office/payments").get_data(as_text=True))
+    response = client.post("/office/payments/upload", data={"csrf_token": token, "statement": (io.BytesIO(b"%PDF-1.7 ..."), "day.xml")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "Kontoauszug" in response.get_data(as_text=True)
 
 
 def test_another_merchants_entry_answers_404(client, app):
