@@ -1,14 +1,14 @@
 """Upload jobs: files staff upload in the back office, imported by the worker
 
 Revision ID: uploads_01
-Revises: c286a1b2d3e4
+Revises: policy_01
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = 'uploads_01'
-down_revision = 'c286a1b2d3e4'
+down_revision = 'policy_01'
 branch_labels = None
 depends_on = None
 
