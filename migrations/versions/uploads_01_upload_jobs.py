@@ -1,14 +1,14 @@
 """Upload jobs: files staff upload in the back office, imported by the worker
 
 Revision ID: uploads_01
-Revises: policy_01
+Revises: analytics_02
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = 'uploads_01'
-down_revision = 'policy_01'
+down_revision = 'analytics_02'
 branch_labels = None
 depends_on = None
 
