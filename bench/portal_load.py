@@ -6,6 +6,7 @@ the overview to a debtor with a valid session cookie, and a one-route Flask app 
 ratio overview/hello. Only ratios from one invocation mean anything on shared machines.
 
     .venv/bin/python bench/portal_load.py --duration 10 --connections 16 --invoices 3
+    .venv/bin/python bench/portal_load.py --weight-only      # the page weight alone, no load
 
 Page weight: the overview's HTML plus every stylesheet, script and image it loads (CSS
 url() references included), each gzip-compressed, and a check that none of them comes
@@ -214,7 +215,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both servers")
     parser.add_argument("--invoices", type=int, default=3, help="open invoices on the overview (the size argument)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating hello/overview rounds; the best of each is kept")
+    parser.add_argument("--weight-only", action="store_true", help="measure the page weight only (no wrk runs)")
     args = parser.parse_args()
+    if args.weight_only:
+        args.rounds = 0
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install -y wrk)")
 
@@ -250,6 +254,8 @@ def main() -> None:
         print(f"| `{name}` | {raw:,} | {packed:,} |")
     print(f"| **total** | {sum(w[1] for w in weights):,} | **{sum(w[2] for w in weights):,}** |")
     print(f"\nThird-party requests: {len(foreign)} {foreign if foreign else ''}")
+    if args.weight_only:
+        return
     best = {k: max(v, key=lambda r: r["rps"]) for k, v in results.items()}
     print(f"\nThroughput: gunicorn {args.workers} sync workers, wrk -t{args.threads} -c{args.connections} "
           f"-d{args.duration}s, best of {args.rounds} alternating rounds, overview with {args.invoices} invoices\n")

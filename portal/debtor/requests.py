@@ -163,12 +163,14 @@ def request_form(kind: str):
 
 
 def _answer_by(debtor):
-    """When the shop's team answers a question sent now (its service level, in business days)."""
+    """The day by which the shop's team answers a question sent now (its service level, in business days)."""
     from portal.domain.calendar import sla_deadline
     from portal.models.types import utcnow
 
+    from zoneinfo import ZoneInfo
+
     merchant = debtor.merchant
-    return sla_deadline(utcnow(), merchant.case_sla_business_days, merchant.timezone)
+    return sla_deadline(utcnow(), merchant.case_sla_business_days, merchant.timezone).astimezone(ZoneInfo(merchant.timezone)).date()
 
 
 def _limits() -> dict:

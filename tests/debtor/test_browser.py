@@ -33,9 +33,14 @@ class Site(LiveServer):
     """The portal with seeded shops and debtors."""
 
     def __init__(self, tmp: Path):
-        super().__init__(tmp, STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_MAX_NETWORK_RETRIES=0)
+        # A small request limit and a tight step-up limit, so that the 413 and 429 pages can be visited too.
+        super().__init__(tmp, STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_MAX_NETWORK_RETRIES=0,
+                         MAX_CONTENT_LENGTH=64 * 1024, PORTAL_STEP_UP_RATE_LIMIT="2/minute")
 
     def seed(self):
+        from portal.cases import service
+        from tests.factories import staff_actor
+
         shop = make_merchant("garden", name="Gartenhaus Sonnenberg", logo_url="/static/img/demo-logo.svg",
                              primary_color="#2e6b30", accent_color="#eef5e9", support_phone="+49 711 123456-0",
                              support_hours="Mo–Fr 9–17 Uhr", imprint_url="https://garden.example/impressum",
@@ -56,6 +61,18 @@ class Site(LiveServer):
         self.paid_later_id, self.paid_later_debtor_id = paid_later.id, paid_later.debtor_id
         strict = make_merchant("strict", name="Weinkontor Rebstock", link_step_up=True, primary_color="#ffd400")
         self.strict_debtor_id = make_invoice(strict, "W-1").debtor_id
+        self.locked_debtor_id = make_invoice(strict, "W-2", debtor={"external_ref": "W-K2", "email": "w2@example.de"}).debtor_id
+        today = date.today()
+        question = service.ask_question(first.debtor, [first], body="Ist die Versandpauschale in der Rechnung enthalten?")
+        service.reply(question, actor=staff_actor(shop), body="Ja, die Versandpauschale von 4,90 € ist enthalten.")
+        self.question_id = question.id
+        big = make_invoice(shop, "RE-2026-00061", amount="600.00", lines=[],
+                           debtor={"external_ref": "K-PLAN", "email": "plan@example.de", "name": "Petra Plan"})
+        shop.plan_max_rates = 6
+        plan = service.request_plan(big.debtor, [big], rates=12, first_due=today + timedelta(days=10), today=today)
+        service.counter_plan(plan, actor=staff_actor(shop), today=today, rates=4, first_due=today + timedelta(days=14),
+                             note="Vier Raten können wir Ihnen gern anbieten.")
+        self.plan_debtor_id, self.plan_case_id = big.debtor_id, plan.id
         db.session.commit()
         self.debtor_id = first.debtor_id
         self.first_id = first.id
@@ -165,6 +182,19 @@ def visit_every_page(page, site, lang: str):
     yield "contact"
     page.goto(f"{site.base}/portal/preferences")
     yield "preferences"
+    page.goto(f"{site.base}/portal/requests/question")
+    yield "request-question"
+    page.goto(f"{site.base}/portal/cases/{site.question_id}")
+    yield "case-question"
+    page.goto(f"{site.base}/portal/requests/question")
+    page.eval_on_selector("#message", "(el, n) => { el.value = 'x'.repeat(n); }", 100_000)  # over the request limit
+    page.click("main form button[type=submit]")
+    yield "error-413"
+    page.goto(f"{site.base}/portal/requests/question")
+    page.eval_on_selector("input[name=csrf_token]", "el => { el.value = 'expired'; }")  # as after a long pause
+    page.fill("#message", "Noch eine Frage")
+    page.click("main form button[type=submit]")
+    yield "error-400"
     page.goto(f"{site.base}/portal/no-such-page")
     yield "error-404"
     page.goto(f"{site.base}/portal/leave")  # a form's address opened as a page
@@ -172,6 +202,21 @@ def visit_every_page(page, site, lang: str):
     page.goto(site.link(site.strict_debtor_id))  # a new session: the language choice starts afresh
     page.goto(f"{site.base}/portal/language/{lang}?next=/portal/verify")
     yield "verify"
+    page.goto(site.link(site.plan_debtor_id))
+    page.goto(f"{site.base}/portal/language/{lang}?next=/portal/")
+    yield "overview-plan-requested"
+    page.goto(f"{site.base}/portal/cases/{site.plan_case_id}")
+    yield "case-counter-proposal"
+    page.goto(site.link(site.locked_debtor_id))
+    page.goto(f"{site.base}/portal/language/{lang}?next=/portal/verify")
+    for _attempt in range(8):  # wrong answers until the rate limit answers (its page has no form)
+        page.fill("#answer", "00000")
+        with page.expect_response(lambda r: r.url.endswith("/portal/verify") and r.request.method == "POST") as answer:
+            page.click("main form button[type=submit]")
+        if answer.value.status == 429 and page.locator("#answer").count() == 0:
+            break
+    assert answer.value.status == 429 and page.locator("#answer").count() == 0
+    yield "error-429"
     page.goto(site.expired_link())
     yield "link-expired"
     page.goto(f"{site.base}/p/AAAAAAAAAAAAAAAAAAAAAAAAA")

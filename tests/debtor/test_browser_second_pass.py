@@ -379,3 +379,145 @@ def test_a_camt_import_sends_a_receipt_by_smtp_and_the_portal_says_paid_on_by_tr
     shoot(page, f"invoice-paid-{'js' if js else 'nojs'}")
     assert watch.console_errors == []
     context.close()
+
+
+# --------------------------------------------------------------------- 5. plans and counter-proposals
+
+
+def _plan_debtor(site, ref: str):
+    """A debtor with one 600,00 € invoice, due three weeks ago."""
+    from portal.models import Merchant
+
+    today = date.today()
+    with site.app.app_context():
+        invoice = make_invoice(db.session.get(Merchant, site.shop_id), f"RE-2026-{ref}", amount="600.00", lines=[],
+                               due_date=(today - timedelta(days=21)).isoformat(),
+                               debtor={"external_ref": f"K-{ref}", "email": f"{ref.lower()}@example.de", "name": "Petra Plan",
+                                       "language": "de"})
+        return invoice.debtor_id, invoice.id
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_the_schedule_follows_the_number_of_installments(browser, site, js):
+    debtor_id, _invoice_id = _plan_debtor(site, f"P{int(js)}")
+    context, watch = new_context(browser, site, js=js)
+    page = context.new_page()
+    page.goto(site.link(debtor_id))
+    page.goto(f"{site.base}/portal/requests/plan")
+    rows = page.locator("#schedule tbody tr")
+    expect(rows).to_have_count(3)  # the form starts with three installments: 200,00 € each
+    assert "200,00" in _plain(rows.first.inner_text())
+    page.select_option("#installments", "6")
+    if js:
+        expect(rows).to_have_count(6)  # swapped in by htmx, no page load
+        assert page.url == f"{site.base}/portal/requests/plan"
+        assert page.get_by_role("button", name="Zahlungsplan anzeigen").count() == 0
+    else:
+        page.get_by_role("button", name="Zahlungsplan anzeigen").click()
+        expect(rows).to_have_count(6)
+    assert all("100,00" in _plain(rows.nth(n).inner_text()) for n in range(6))
+    days = [re.search(r"\d{2}\.\d{2}\.\d{4}", rows.nth(n).inner_text()).group(0) for n in range(6)]
+    assert len(set(days)) == 6  # one installment a month
+    assert "Dieser Plan kann sofort eingerichtet werden." in _plain(page.locator("#schedule").inner_text())
+    shoot(page, f"plan-schedule-{'js' if js else 'nojs'}")
+    assert watch.console_errors == [] and watch.broken == []
+    context.close()
+
+
+@pytest.mark.parametrize("js,lang", [(True, "de"), (False, "en")], ids=["js-de", "nojs-en"])
+def test_a_counter_proposal_lists_every_installment_before_the_debtor_accepts(browser, site, js, lang):
+    from portal.cases import service
+    from portal.domain import installments
+    from portal.models import Case, Debtor, Invoice
+    from tests.factories import staff_actor
+
+    debtor_id, invoice_id = _plan_debtor(site, f"C{int(js)}")
+    today = date.today()
+    with site.app.app_context():
+        debtor, invoice = db.session.get(Debtor, debtor_id), db.session.get(Invoice, invoice_id)
+        case = service.request_plan(debtor, [invoice], rates=12, first_due=today + timedelta(days=10), today=today)
+        assert case.status == "open"  # twelve installments: beyond what the shop sets up by itself
+        service.counter_plan(case, actor=staff_actor(debtor.merchant), today=today, rates=4,
+                             first_due=today + timedelta(days=14))
+        db.session.commit()
+        case_id = case.id
+        expected = installments.schedule(service.plan_total(debtor.merchant, [invoice]), 4, today + timedelta(days=14))
+    context, watch = new_context(browser, site, js=js)
+    page = context.new_page()
+    page.goto(site.link(debtor_id))
+    page.goto(f"{site.base}/portal/language/{lang}?next=/portal/")
+    card = _plain(page.locator(".card", has_text="RE-2026-").first.inner_text())
+    assert ("Ratenzahlung angefragt" if lang == "de" else "Installment plan requested") in card
+    assert ("Wird in Raten bezahlt" if lang == "de" else "Being paid in installments") not in card
+    page.goto(f"{site.base}/portal/cases/{case_id}")
+    table = page.locator("table.schedule")
+    rows = table.locator("tbody tr")
+    expect(rows).to_have_count(4)
+    for n, rate in enumerate(expected):
+        cells = [_plain(c) for c in rows.nth(n).locator("td").all_inner_texts()]
+        day = rate.due_on.strftime("%d.%m.%Y") if lang == "de" else None
+        assert cells[0] == str(rate.number)
+        if day:
+            assert cells[1] == day and cells[2] == "150,00 €"
+        else:
+            assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}", cells[1]) and cells[2] == "€150.00"
+    header = _plain(table.locator("thead").inner_text())
+    assert ("Rate" if lang == "de" else "Installment") in header and (lang == "de" or "Rate" not in header)
+    shoot(page, f"counter-proposal-{lang}")
+    page.get_by_role("button", name="Vorschlag annehmen" if lang == "de" else "Accept this proposal").click()
+    page.wait_for_url(re.compile(rf"/portal/cases/{case_id}$"))
+    with site.app.app_context():
+        assert db.session.get(Case, case_id).status == "active"
+    page.goto(f"{site.base}/portal/")
+    card = _plain(page.locator(".card", has_text="RE-2026-").first.inner_text())
+    assert ("Wird in Raten bezahlt" if lang == "de" else "Being paid in installments") in card
+    assert watch.console_errors == []
+    context.close()
+
+
+# --------------------------------------------------------------------- 7. ask a question
+
+
+@pytest.mark.parametrize("js,lang", [(True, "de"), (False, "en"), (True, "en"), (False, "de")],
+                         ids=["js-de", "nojs-en", "js-en", "nojs-de"])
+def test_a_question_becomes_a_case_and_its_answer_arrives_by_email_and_in_the_portal(browser, site, js, lang):
+    from portal.cases import service
+    from portal.messaging import worker
+    from portal.models import Case, Debtor
+    from tests.factories import staff_actor
+
+    debtor_id, email = (site.debtor_id, "max@example.de") if lang == "de" else (site.english_id, "jane@example.co.uk")
+    de = lang == "de"
+    context, watch = new_context(browser, site, js=js, lang="en-GB" if de else "de-DE")  # the browser's language does not count
+    page = context.new_page()
+    page.goto(site.link(debtor_id))
+    page.get_by_role("link", name="Eine Frage stellen" if de else "Ask a question").click()
+    assert page.url == f"{site.base}/portal/requests/question"
+    question = f"Wann wird die Gutschrift gebucht? ({'js' if js else 'nojs'})" if de else f"When will the credit note be booked? ({js})"
+    page.fill("#message", question)
+    page.get_by_role("button", name="Frage senden" if de else "Send question").click()
+    page.wait_for_url(re.compile(r"/portal/cases/\d+$"))
+    case_id = int(page.url.rsplit("/", 1)[1])
+    main = _plain(page.locator("main").inner_text())
+    assert ("Stand: wartet auf Antwort" if de else "Status: waiting for an answer") in main and question in main
+    answer = (f"Die Gutschrift wird am Montag gebucht ({'js' if js else 'nojs'})." if de
+              else f"The credit note will be booked on Monday ({'js' if js else 'nojs'}).")
+    with site.app.app_context():
+        case = db.session.get(Case, case_id)
+        assert (case.kind, case.status, case.body) == ("question", "open", question)
+        service.reply(case, actor=staff_actor(db.session.get(Debtor, debtor_id).merchant), body=answer)
+        db.session.commit()
+        worker.drain(now=datetime.now(timezone.utc) + timedelta(minutes=1))
+    mails = [m for m in site.inbox.messages if m["To"] == email and answer in _plain(m.get_body(("plain",)).get_content())]
+    assert len(mails) == 1
+    page.reload()
+    main = _plain(page.locator("main").inner_text())
+    assert answer in main and ("Stand: beantwortet" if de else "Status: answered") in main
+    assert page.evaluate("document.documentElement.lang") == lang
+    shoot(page, f"question-answered-{lang}-{'js' if js else 'nojs'}")
+    page.fill("#body", "Danke!" if de else "Thank you!")
+    page.get_by_role("button", name="Nachricht senden" if de else "Send message").click()
+    with site.app.app_context():
+        assert db.session.get(Case, case_id).status == "open"  # back in the support queue
+    assert watch.console_errors == [] and watch.foreign == []
+    context.close()
