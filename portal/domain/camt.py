@@ -61,6 +61,12 @@ class Transaction:
     remittance: str  # unstructured remittance lines and additional entry info, joined by " / "
     end_to_end_id: str | None
     statement_id: str | None
+    # What identifies the same credit in another file (a camt.054 and the day's camt.053), whichever
+    # level carries it: "b:" the bank's references (entry and transaction AcctSvcrRef, one namespace),
+    # "e:" EndToEndId with direction and amount, "s:" structured reference with amount and value date;
+    # "e:"/"s:" keys carry their occurrence in the file (#1, #2 …) so two equal transfers stay two.
+    keys: tuple[str, ...] = ()
+    entry_bank_ref: str | None = None  # entry-level AcctSvcrRef (with ":<part>" in a split batch)
 
     @property
     def is_payment(self) -> bool:
@@ -184,6 +190,27 @@ def _fingerprint(*parts: object) -> str:
     return "h:" + hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:40]
 
 
+def _identity(account: str, direction: str, reversal: bool, amount: int, currency: str, value_date: date | None,
+              entry_bank_ref: str | None, tx_ref: str | None, e2e: str | None, reference: str | None,
+              seen: dict[str, int]) -> tuple[str, ...]:
+    """The keys that recognise this transaction in another file (see `Transaction.keys`)."""
+    keys: list[str] = []
+    for bank_ref in (entry_bank_ref, tx_ref):
+        if bank_ref and _key(f"b:{account}:{bank_ref}") not in keys:
+            keys.append(_key(f"b:{account}:{bank_ref}"))
+    money = f"{direction}{'-R' if reversal else ''}:{currency}{amount}"
+    for prefix, value in (("e", e2e), ("s", reference and f"{value_date}:{reference}")):
+        if value:
+            base = _key(f"{prefix}:{account}:{money}:{value}")
+            seen[base] = seen.get(base, 0) + 1
+            keys.append(f"{base}#{seen[base]}")
+    return tuple(keys)
+
+
+def _key(raw: str) -> str:
+    return raw if len(raw) <= 240 else raw[:2] + hashlib.sha256(raw.encode()).hexdigest()
+
+
 def _kids(elem: Element) -> dict:
     """The first child of each tag, as `find` would return it: one pass instead of a search per name."""
     out: dict = {}
@@ -244,6 +271,9 @@ def _transactions(entry: Element, n: _Names, account: str, statement_id: str | N
                 lines += t_lines
         if extra and extra not in lines:
             lines.append(extra)
+        entry_bank_ref = (entry_ref + (f":{k + 1}" if len(parts) > 1 else "")) if entry_ref else None
+        keys = _identity(account, direction, reversal, part_amount, currency, valued or booked, entry_bank_ref, tx_ref,
+                         e2e, reference, seen)
         if entry_ref:
             ref = f"{account}:{entry_ref}" + (f":{k + 1}" if len(parts) > 1 else "")
         elif tx_ref:
@@ -259,7 +289,7 @@ def _transactions(entry: Element, n: _Names, account: str, statement_id: str | N
                 entry_ref=ref[:140], account=account, direction=direction, reversal=reversal, status=status,
                 amount_minor=part_amount, currency=currency, booking_date=booked, value_date=valued,
                 debtor_name=name, debtor_iban=iban, reference=reference, remittance=" / ".join(lines),
-                end_to_end_id=e2e, statement_id=statement_id,
+                end_to_end_id=e2e, statement_id=statement_id, keys=keys, entry_bank_ref=entry_bank_ref,
             )
         )
     return out

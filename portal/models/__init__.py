@@ -14,6 +14,7 @@ from portal.models.upload import UploadJob
 from portal.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookQueue
 from portal.models.payment import (
     BankEntry,
+    BankEntryKey,
     BankStatementFile,
     CheckoutItem,
     CheckoutSession,
@@ -34,6 +35,7 @@ __all__ = [
     "InstallmentPlan",
     "PlanRate",
     "BankEntry",
+    "BankEntryKey",
     "BankStatementFile",
     "CheckoutItem",
     "CheckoutSession",

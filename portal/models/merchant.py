@@ -20,6 +20,9 @@ class Merchant(db.Model):
         CheckConstraint("link_ttl_days BETWEEN 1 AND 365", name="link_ttl_range"),
         CheckConstraint("dunning_fee_cap_minor >= 0", name="fee_cap_nonneg"),
         CheckConstraint("letter_cost_minor >= 0", name="letter_cost_nonneg"),
+        CheckConstraint("remainder_tolerance_minor >= 0", name="remainder_tolerance_nonneg"),
+        CheckConstraint("remainder_action IN ('write_off', 'staff')", name="remainder_action_known"),
+        CheckConstraint("credit_handling IN ('refund', 'offset')", name="credit_handling_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")
@@ -70,6 +73,10 @@ class Merchant(db.Model):
     case_sla_business_days: Mapped[int] = mapped_column(Integer, default=2, comment="Business days within which staff answer a case")
     payment_term_days: Mapped[int] = mapped_column(Integer, default=14, server_default="14", comment="E-invoices without a due date: due this many days after the issue date")
     einvoice_customer_ref: Mapped[str] = mapped_column(String(5), default="BT-46", server_default="BT-46", comment="Which e-invoice term is the customer number: BT-46 (buyer identifier) or BT-10 (buyer reference)")
+    # Bank reconciliation (docs/payments.md): small remainders and credits from overpayments.
+    remainder_tolerance_minor: Mapped[int] = mapped_column(MinorUnits, default=100, server_default="100", comment="A remainder up to this (minor units) after a bank payment is not dunned: bank charges the payer's bank took")
+    remainder_action: Mapped[str] = mapped_column(String(10), default="write_off", server_default="write_off", comment="What happens to such a remainder: write_off (booked at once) or staff (dunning stops, staff decide)")
+    credit_handling: Mapped[str] = mapped_column(String(10), default="refund", server_default="refund", comment="What happens to an overpayment, as the debtor is told: refund (paid back) or offset (set against the next invoice)")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When the merchant was created")
 
     api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="merchant")

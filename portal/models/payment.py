@@ -198,6 +198,20 @@ class BankEntry(db.Model):
     file: Mapped[BankStatementFile] = relationship()
 
 
+class BankEntryKey(db.Model):
+    """One way of recognising a bank entry in another file (`portal.domain.camt.Transaction.keys`):
+    the bank's references at either level, EndToEndId, structured reference. A camt.054 entry and the
+    camt.053 entry that repeats it share at least one key, so the credit is booked once."""
+
+    __tablename__ = "bank_entry_key"
+    __table_args__ = (UniqueConstraint("merchant_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id", ondelete="CASCADE"), comment="Tenant")
+    key: Mapped[str] = mapped_column(String(250), comment="b:<account>:<AcctSvcrRef>, e:<account>:<direction/amount>:<EndToEndId>#n or s:<account>:<direction/amount>:<value date>:<reference>#n")
+    entry_ref: Mapped[str] = mapped_column(String(140), comment="bank_entry.entry_ref of the entry it identifies")
+
+
 # Matching a transfer by amount looks up open invoices of exactly that amount; without this
 # index every unmatched entry of a large statement would scan the whole invoice table.
 Index("ix_invoice_merchant_open_minor", Invoice.merchant_id, Invoice.open_minor)
