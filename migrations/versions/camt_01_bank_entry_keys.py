@@ -2,13 +2,13 @@
 the merchant's tolerance for small remainders and what happens to credits
 
 Revision ID: camt_01
-Revises: policy_01
+Revises: uploads_01
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = 'camt_01'
-down_revision = 'policy_01'
+down_revision = 'uploads_01'
 branch_labels = None
 depends_on = None
 
