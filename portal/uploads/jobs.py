@@ -73,7 +73,8 @@ def sniff(kind: str, data: bytes) -> None:
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
     is_zip = data[:4] == b"PK\x03\x04"
     is_pdf = data[:5] == b"%PDF-"
-    is_xml = head[:1] == b"<"
+    # XML, also in UTF-16/UTF-32 (byte order mark, or "<" followed or preceded by a zero byte): camt.read decodes it.
+    is_xml = head[:1] == b"<" or data[:2] in (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<") or data[:4] == b"\x00\x00\xfe\xff"
     if not data:
         raise UploadRefused("empty")
     if len(data) > LIMITS[kind]:

@@ -13,6 +13,7 @@ from portal.domain.camt import CamtError
 from portal.extensions import db
 from portal.models import BankEntry, Invoice
 from portal.payments.reconcile import import_statements
+from portal.uploads import jobs
 from tests.domain.test_ziparchive import patch_headers, zipped
 from tests.factories import make_invoice, make_merchant, make_user
 from tests.office.conftest import PASSWORD, csrf_from, sign_in
@@ -95,15 +96,31 @@ def test_cli_refuses_an_unknown_encoding_and_a_nul_byte_clearly(runner, merchant
     (patch_headers(zipped({"day.xml": UTF8.encode()}), flag=0x1), "day.xml: is encrypted (password-protected)"),
     (patch_headers(zipped({"day.xml": UTF8.encode()}), method=9), "day.xml: is compressed with Deflate64"),
     (patch_headers(zipped({"day.xml": UTF8.encode()}), size=10), "day.xml: is damaged and cannot be unpacked"),
-    (b"PK\x03\x04garbage", "not a readable ZIP file"),
+    (b"PK\x03\x04garbage" + b"\0" * 40, "not a readable ZIP file"),
 ], ids=["unknown-encoding", "nul", "encrypted", "deflate64", "damaged", "not-a-zip"])
-def test_the_upload_refuses_odd_files_with_422_and_the_reason(client, app, data, message):
+def test_the_upload_refuses_odd_files_and_the_job_page_says_why(client, app, data, message):
     merchant = make_merchant("alpha")
     user = make_user(merchant, "support@alpha.example", password=PASSWORD)
     sign_in(client, user.email)
     token = csrf_from(client.get("/office/payments").get_data(as_text=True))
     response = client.post("/office/payments/upload", data={"csrf_token": token, "statement": (io.BytesIO(data), "day.zip")},
                            content_type="multipart/form-data")
-    assert response.status_code == 422
-    assert message in response.get_data(as_text=True)
+    assert response.status_code == 303  # queued; the worker imports it and records why it refused
+    assert jobs.drain("test-worker") == 1
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200
+    assert message in page.get_data(as_text=True) and "Es wurde nichts importiert" in page.get_data(as_text=True)
     assert db.session.execute(select(BankEntry)).first() is None
+
+
+def test_a_utf16_statement_uploaded_in_the_back_office_is_booked(client, app):
+    merchant = make_merchant("alpha")
+    make_invoice(merchant, "RE-1", amount="119.00")
+    user = make_user(merchant, "support@alpha.example", password=PASSWORD)
+    sign_in(client, user.email)
+    token = csrf_from(client.get("/office/payments").get_data(as_text=True))
+    response = client.post("/office/payments/upload", content_type="multipart/form-data", data={
+        "csrf_token": token, "statement": (io.BytesIO(declared("UTF-16", "utf-16")), "day.xml")})
+    assert response.status_code == 303 and jobs.drain("test-worker") == 1
+    assert db.session.execute(select(Invoice.status)).scalar_one() == "paid"
+    assert db.session.execute(select(BankEntry.debtor_name)).scalar_one() == "Jürgen Müller"
