@@ -110,6 +110,13 @@ def book(
             **({"status_before": before} if before != invoice.status else {}),
         })
     )
+    if kind == "payment" and invoice.status == InvoiceStatus.HANDED_OVER.value:
+        from portal.dunning import handover  # a payment after handover: staff tell the agency
+
+        db.session.add(Event(**handover.payment_after_handover(
+            merchant_id=invoice.merchant_id, invoice_id=invoice.id, debtor_id=invoice.debtor_id, number=invoice.number,
+            amount_minor=amount_minor, currency=invoice.currency, source=source, external_ref=external_ref,
+            booked_on=booked_on, actor=actor)))
     return Booking(entry, True)
 
 
@@ -439,11 +446,21 @@ def book_many(rows, *, kind: str, source: str, actor: str, held: dict[int, Held]
         if db.engine.dialect.supports_sane_multi_rowcount and done.rowcount != len(closing):
             raise LedgerError("an invoice changed while it was locked for booking")
     cancelled = escalation.stopped_many(stopped, reason=f"invoice {InvoiceStatus.PAID.value}")
+    handed = sorted({i for i in delta if status[i] == InvoiceStatus.HANDED_OVER.value}) if kind == "payment" else []
+    numbers = dict(db.session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(handed))).all()) if handed else {}
     events: list[dict] = []
     for index, event, closes in ledger_events:
         if closes:
             events += cancelled.get(event["invoice_id"], [])  # `book` cancels before it writes its own event
         events.append(event)
+        if kind == "payment" and status[event["invoice_id"]] == InvoiceStatus.HANDED_OVER.value:
+            from portal.dunning import handover  # a payment after handover: staff tell the agency
+
+            r, invoice = rows[index], held[event["invoice_id"]]
+            events.append(handover.payment_after_handover(
+                merchant_id=invoice.merchant_id, invoice_id=invoice.id, debtor_id=invoice.debtor_id,
+                number=numbers.get(invoice.id, ""), amount_minor=r["amount_minor"], currency=invoice.currency,
+                source=source, external_ref=r["external_ref"], booked_on=r["booked_on"], actor=actor))
         if then is not None:
             events += then(rows[index], results[index])
     insert_records(Event.__table__, events)

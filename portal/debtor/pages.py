@@ -13,7 +13,7 @@ from portal.debtor import bp, events
 from portal.debtor import session as portal_session
 from portal.debtor.forms import VerifyForm
 from portal.debtor.pagecache import render_page
-from portal.debtor.queries import (case_headings, invoice_of, open_invoices, overview_invoices, preselected, timeline,
+from portal.debtor.queries import (case_headings, handed_over_claims, invoice_of, open_invoices, overview_invoices, preselected, timeline,
                                    paid_by, total_of, with_requested_plans)
 from portal.domain import stepup
 from portal.extensions import db, limiter
@@ -39,8 +39,13 @@ def overview():
     due = tuple(preselected(views, portal_session.asked_invoices()))
     viewed(debtor, "overview")
     # The busiest page: served from the page cache, keyed by exactly what it shows (see pagecache).
+    from portal.domain.statement import totals
+    from portal.dunning.handover import agency_card
+
+    handed = handed_over_claims(debtor)
     return render_page("debtor/overview.html", debtor, invoices=views, totals=tuple(total_of(views)), cases=cases,
-                       due_totals=tuple(total_of(due)), due_count=len(due))
+                       due_totals=tuple(total_of(due)), due_count=len(due), handed_over=handed,
+                       handed_over_totals=tuple(totals(c.open for c in handed)), agency=agency_card(debtor.merchant_id) if handed else None)
 
 
 @bp.route("/portal/invoices/<int:invoice_id>")
@@ -48,7 +53,11 @@ def invoice(invoice_id: int):
     debtor = portal_session.current_debtor()
     view = with_requested_plans(debtor, [invoice_of(debtor, invoice_id, today(debtor))])[0]
     viewed(debtor, "detail", view.invoice)
-    return render_template("debtor/invoice.html", view=view, timeline=timeline(debtor, view), paid_by=paid_by(view.invoice))
+    from portal.dunning.handover import agency_card
+
+    agency = agency_card(debtor.merchant_id) if view.invoice.status == "handed_over" else None
+    return render_template("debtor/invoice.html", view=view, timeline=timeline(debtor, view), paid_by=paid_by(view.invoice),
+                           agency=agency)
 
 
 @bp.route("/portal/invoices/<int:invoice_id>/pdf")

@@ -17,6 +17,13 @@ from portal.payments.checkout import CheckoutUnavailable, start_checkout
 from portal.payments.transfer import TransferUnavailable, transfer_for
 
 
+def payable_invoices(debtor) -> list[InvoiceView]:
+    """What the debtor may pay here: the open invoices, and handed-over claims while the shop still collects."""
+    from portal.dunning.handover import agency_collects
+
+    return open_invoices(debtor, today(debtor), handed_over=not agency_collects(debtor.merchant_id))
+
+
 def _ids(source) -> list[int]:
     out = []
     for raw in source.getlist("invoice"):
@@ -42,7 +49,7 @@ def _vary(response):
 @bp.route("/portal/pay")
 def pay():
     debtor = portal_session.current_debtor()
-    views = with_requested_plans(debtor, open_invoices(debtor, today(debtor)))
+    views = with_requested_plans(debtor, payable_invoices(debtor))
     first = preselected(views, portal_session.asked_invoices())
     chosen = selected(views, _ids(request.args), default=None if "chosen" in request.args else first)
     context = {
@@ -56,13 +63,18 @@ def pay():
     if request.headers.get("HX-Request"):
         return _vary(current_app.make_response(render_template("debtor/partials/_pay_summary.html", **context)))
     viewed(debtor, "pay")
+    if not views:
+        from portal.debtor.queries import handed_over_claims
+        from portal.dunning.handover import agency_card
+
+        context.update(handed_over=handed_over_claims(debtor), agency=agency_card(debtor.merchant_id))
     return _vary(current_app.make_response(render_template("debtor/pay.html", **context)))
 
 
 @bp.route("/portal/pay", methods=["POST"])
 def pay_start():
     debtor = portal_session.current_debtor()
-    views = open_invoices(debtor, today(debtor))
+    views = payable_invoices(debtor)
     chosen = selected(views, _ids(request.form))
     ids = [v.invoice.id for v in chosen]
     method = request.form.get("method")
@@ -103,7 +115,7 @@ def _started(debtor, chosen: list[InvoiceView], method: str) -> None:
 @bp.route("/portal/pay/transfer")
 def transfer():
     debtor = portal_session.current_debtor()
-    views = open_invoices(debtor, today(debtor))
+    views = payable_invoices(debtor)
     chosen = selected(views, _ids(request.args))
     if not chosen:
         return redirect(url_for("debtor.overview"), 303)
@@ -129,7 +141,7 @@ def transfer_qr():
     from portal.payments.qr import qr_png
 
     debtor = portal_session.current_debtor()
-    chosen = selected(open_invoices(debtor, today(debtor)), _ids(request.args))
+    chosen = selected(payable_invoices(debtor), _ids(request.args))
     if not chosen:
         abort(404)
     try:

@@ -33,14 +33,16 @@ def _view(invoice: Invoice, today: date) -> InvoiceView:
     )
 
 
-def open_invoices(debtor: Debtor, today: date) -> list[InvoiceView]:
-    """Every open invoice of this debtor at this merchant, oldest due date first."""
+def open_invoices(debtor: Debtor, today: date, *, handed_over: bool = False) -> list[InvoiceView]:
+    """Every open invoice of this debtor at this merchant, oldest due date first (`handed_over`: and the
+    claims handed over to collection, for paying them when the shop still collects)."""
+    statuses = (InvoiceStatus.OPEN.value, InvoiceStatus.HANDED_OVER.value) if handed_over else (InvoiceStatus.OPEN.value,)
     stmt = (
         select(Invoice)
         .where(
             Invoice.debtor_id == debtor.id,
             Invoice.merchant_id == debtor.merchant_id,
-            Invoice.status == InvoiceStatus.OPEN.value,
+            Invoice.status.in_(statuses),
             Invoice.open_minor > 0,
         )
         .options(selectinload(Invoice.entries))
@@ -109,6 +111,27 @@ def overview_invoices(debtor: Debtor, today: date) -> tuple[InvoiceView, ...]:
         )
         for inv_id, (number, due_date, currency, amount_minor, open_minor, status, paused) in rows.items()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HandedOverClaim:
+    """A claim handed over to the collection agency, as the portal shows it (hashable, for the page cache)."""
+
+    id: int
+    number: str
+    open: Money
+    handed_over_on: date | None
+
+
+def handed_over_claims(debtor: Debtor) -> tuple[HandedOverClaim, ...]:
+    """This debtor's claims with the collection agency that still owe something, oldest first."""
+    rows = db.session.execute(
+        select(Invoice.id, Invoice.number, Invoice.open_minor, Invoice.currency, Invoice.closed_on).where(
+            Invoice.debtor_id == debtor.id, Invoice.merchant_id == debtor.merchant_id,
+            Invoice.status == InvoiceStatus.HANDED_OVER.value, Invoice.open_minor > 0,
+        ).order_by(Invoice.due_date, Invoice.id)
+    ).all()
+    return tuple(HandedOverClaim(i, number, Money(open_minor, currency), closed_on) for i, number, open_minor, currency, closed_on in rows)
 
 
 _REQUESTED_PLANS = (

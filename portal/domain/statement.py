@@ -63,6 +63,8 @@ class DueState:
 def due_state(*, status: str, due_date: date, today: date, paused_reason: str | None = None) -> DueState:
     if status == "paid":
         return DueState("paid")
+    if status == "handed_over":
+        return DueState("handed_over")  # with the collection agency: never shown as settled
     if status != "open":
         return DueState("closed")
     if paused_reason in ("dispute", "plan", "promise"):

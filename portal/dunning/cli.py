@@ -38,15 +38,21 @@ def dunning_run(today, slug):
 @dunning.command("handover-export")
 @click.option("--merchant", "slug", required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="ZIP file to write.")
-@click.option("--since", help="Only claims handed over on or after this day.")
-@click.option("--until", help="Only claims handed over on or before this day.")
+@click.option("--since", help="New claims: only those handed over on or after this day.")
+@click.option("--until", help="New claims: only those handed over on or before this day.")
 def handover_export(slug, output, since, until):
-    """Write the collection agency's ZIP: claims.csv, claims.json and the letters sent."""
-    from portal.dunning.handover import export_zip
+    """Write the collection agency's next ZIP: claims not exported before in full, and what changed on
+    earlier ones (payments after handover, interest supplements), each once. The export is recorded."""
+    from portal.dunning.handover import export
+    from portal.models import Event
 
-    data, count = export_zip(merchant_by_slug(slug), since=_day(since), until=_day(until))
-    output.write_bytes(data)
-    click.echo(f"{output}: {count} claim(s).")
+    merchant = merchant_by_slug(slug)
+    result = export(merchant, actor="cli", since=_day(since), until=_day(until))
+    output.write_bytes(result.data)
+    db.session.add(Event(merchant_id=merchant.id, kind="handover.exported", actor="cli",
+                         data={"export_id": result.export_id, "claims": result.claims, "supplements": result.supplements}))
+    db.session.commit()
+    click.echo(f"{output}: export {result.export_id}, {result.claims} claim(s), {result.supplements} change(s) since earlier exports.")
 
 
 @letters.command("batch")

@@ -28,6 +28,7 @@ LEGAL_TERMS = {
     "default": {"de": ("verzug",), "en": ("default",)},
     "handover": {"de": ("inkasso",), "en": ("collection",)},
     "notice_286": {"de": ("286", "30"), "en": ("286", "30")},
+    "privacy": {"de": ("dsgvo",), "en": ("gdpr",)},
 }
 
 
@@ -215,5 +216,7 @@ def problems(merchant: Merchant, kind: str, language: str, texts: dict[str, str]
                 "handover": _("The final notice must keep announcing the handover to a collection agency."),
                 "notice_286": _("The pre-due reminder must keep the § 286 (3) BGB notice for consumers (default 30 "
                                 "days after due date and receipt of the invoice)."),
+                "privacy": _("The handover notice must keep the data-protection information for the transfer to the "
+                             "collection agency (Art. 13 and 14 GDPR)."),
             }[statement]
     return errors

@@ -39,14 +39,15 @@ def _day(value):
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def live_invoices(message: Message) -> list[Invoice]:
+def live_invoices(message: Message, *, as_sent: bool = False) -> list[Invoice]:
+    """The message's invoices still concerned (all of them `as_sent`: a copy of the message as it went out)."""
     from portal.dunning.escalation import invoice_is_live
 
     rows = db.session.execute(
         select(Invoice, MessageInvoice.step).join(MessageInvoice, MessageInvoice.invoice_id == Invoice.id)
         .where(MessageInvoice.message_id == message.id).order_by(Invoice.due_date, Invoice.id)
     ).all()
-    return [inv for inv, step in rows if invoice_is_live(inv.status, inv.paused_reason, step)]
+    return [inv for inv, step in rows if as_sent or invoice_is_live(inv.status, inv.paused_reason, step)]
 
 
 def _items(context: dict, live_ids: set[int]) -> list[dict]:
@@ -67,10 +68,10 @@ def _items(context: dict, live_ids: set[int]) -> list[dict]:
     return out
 
 
-def context_for(message: Message, *, link: str | None = None) -> dict:
+def context_for(message: Message, *, link: str | None = None, as_sent: bool = False) -> dict:
     merchant = db.session.get(Merchant, message.merchant_id)
     debtor = db.session.get(Debtor, message.debtor_id) if message.debtor_id else None
-    invoices = live_invoices(message) if message.debtor_id else []
+    invoices = live_invoices(message, as_sent=as_sent) if message.debtor_id else []
     if link is None and debtor is not None:
         from portal.links import url_for_debtor
 
@@ -79,6 +80,10 @@ def context_for(message: Message, *, link: str | None = None) -> dict:
     ctx = dict(message.context or {})
     ctx.update(message=message, debtor=debtor, merchant=merchant, link=link, invoices=invoices,
                company_lines=company_lines(merchant))
+    if message.template == "handover_notice":
+        from portal.dunning.handover import agency_collects
+
+        ctx["agency_collects"] = agency_collects(merchant.id)  # then no payment is offered, only the details
     if "items" in ctx:
         items = _items(message.context, {inv.id for inv in invoices})
         currency = ctx.get("currency", "EUR")
@@ -170,6 +175,10 @@ def placeholder_values(message: Message, ctx: dict, *, sms: bool = False) -> dic
             due_date=day(min((i["due_date"] for i in items), default=None)),
             notice_286=bool(ctx.get("notice_286")), reminder_sent=_reminder_sent(message, ctx.get("invoices", [])),
         )
+        if message.template == "handover_notice":
+            from portal.dunning.handover import notice_values
+
+            values.update(notice_values(merchant, sms=sms))
     elif kind is not None and kind.family == "receipt":
         currency = ctx.get("currency", "EUR")
         values.update(
@@ -210,10 +219,11 @@ def is_worded(template: str) -> bool:
     return template in wording.KINDS
 
 
-def render_email(message: Message, *, link: str | None = None, texts: dict | None = None) -> Email:
-    """Subject, text and HTML part; `texts` are unsaved slot texts to preview instead of the stored ones."""
+def render_email(message: Message, *, link: str | None = None, texts: dict | None = None, as_sent: bool = False) -> Email:
+    """Subject, text and HTML part; `texts` are unsaved slot texts to preview instead of the stored ones;
+    `as_sent`: with every invoice it named, also those settled or handed over since (a copy for the file)."""
     with force_locale(message.language):
-        ctx = context_for(message, link=link)
+        ctx = context_for(message, link=link, as_sent=as_sent)
         if not is_worded(message.template):
             text, subject = _render(f"email/{message.template}.txt", ctx)
             html, _subject = _render(f"email/{message.template}.html", ctx)
@@ -240,10 +250,10 @@ def _tidy(text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_sms(message: Message, *, link: str | None = None, texts: dict | None = None) -> str:
+def render_sms(message: Message, *, link: str | None = None, texts: dict | None = None, as_sent: bool = False) -> str:
     """One GSM-7 SMS of at most 160 characters, link included; ChannelError (permanent) otherwise."""
     with force_locale(message.language):
-        ctx = context_for(message, link=link)
+        ctx = context_for(message, link=link, as_sent=as_sent)
         if is_worded(message.template):
             body = sms_text(message, ctx, texts)
         else:
@@ -325,7 +335,8 @@ def _transfer(ctx: dict):
     """Bank transfer details with the EPC QR code for the letter's payment box (payments feature)."""
     from portal.payments.transfer import TransferUnavailable, transfer_for
 
-    debtor, invoices = ctx["debtor"], [inv for inv in ctx["invoices"] if inv.status == "open"]
+    payable = ("open",) if ctx.get("agency_collects", True) else ("open", "handed_over")
+    debtor, invoices = ctx["debtor"], [inv for inv in ctx["invoices"] if inv.status in payable]
     if debtor is None or not invoices:
         return None
     try:

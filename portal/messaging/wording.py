@@ -47,7 +47,7 @@ class Kind:
     name: str
     family: str  # "dunning" or "case"
     extras: tuple[str, ...] = ()  # placeholders beyond the common set
-    legal: tuple[str, ...] = ()  # statements an override must keep: "default", "handover", "notice_286"
+    legal: tuple[str, ...] = ()  # statements an override must keep: "default", "handover", "notice_286", "privacy"
 
 
 COMMON_PLACEHOLDERS = {
@@ -92,8 +92,20 @@ RECEIPT_PLACEHOLDERS = {
     "remaining": "What is still open on the invoices the payment concerns (empty when nothing is)",
     "credit": "What was paid beyond the amount due (empty when nothing was)",
 }
-PLACEHOLDERS = {**COMMON_PLACEHOLDERS, **DUNNING_PLACEHOLDERS, **CASE_PLACEHOLDERS, **RECEIPT_PLACEHOLDERS}
-FLAGS = {"business", "anonymous", "reminder_sent", "notice_286", "full"}
+HANDOVER_PLACEHOLDERS = {
+    "agency_name": _l("Name of the collection agency (settings: collection agency)"),
+    "agency_address": _l("The agency's postal address in one line"),
+    "agency_contact": _l("How customers reach the agency: contact person, email, phone"),
+    "agency_registration": _l("The agency's registration under § 10 RDG"),
+    "agency_privacy_url": _l("The agency's privacy notice (URL)"),
+    "pay_agency": _l("Flag: customers pay the agency from now on (else they keep paying you)"),
+    "creditor": _l("Your registered name and address (the controller under the GDPR)"),
+    "legal_basis": _l("The legal basis of the data transfer, e.g. Art. 6 (1) (f) GDPR"),
+    "privacy_url": _l("Your privacy notice (URL)"),
+}
+PLACEHOLDERS = {**COMMON_PLACEHOLDERS, **DUNNING_PLACEHOLDERS, **CASE_PLACEHOLDERS, **RECEIPT_PLACEHOLDERS,
+                **HANDOVER_PLACEHOLDERS}
+FLAGS = {"business", "anonymous", "reminder_sent", "notice_286", "full", "pay_agency"}
 
 _D = tuple(DUNNING_PLACEHOLDERS)
 KINDS = {k.name: k for k in (
@@ -102,7 +114,7 @@ KINDS = {k.name: k for k in (
     Kind("first_notice", "dunning", _D, ("default",)),
     Kind("second_notice", "dunning", _D),
     Kind("final_notice", "dunning", _D, ("handover",)),
-    Kind("handover_notice", "dunning", _D),
+    Kind("handover_notice", "dunning", _D + tuple(HANDOVER_PLACEHOLDERS), ("privacy",)),
     Kind("plan_received", "case"),
     Kind("plan_confirmed", "case", ("rates", "grace_days", "amount", "due_on")),
     Kind("plan_countered", "case", ("rates_count", "first_due", "note")),

@@ -11,6 +11,7 @@ from portal.models.message import Message, MessageInvoice, MessageStatus, Messag
 from portal.models.dunning import Policy, PolicyStep
 from portal.models.analytics import DayFigure, OpenDay, Watermark
 from portal.models.upload import UploadJob
+from portal.models.handover import CollectionAgency, HandoverExport, HandoverExportClaim, HandoverExportEntry
 from portal.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookQueue
 from portal.models.payment import (
     BankEntry,
@@ -28,6 +29,10 @@ from portal.models.payment import (
 event.listen(db.metadata, "before_create", DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
 
 __all__ = [
+    "CollectionAgency",
+    "HandoverExport",
+    "HandoverExportClaim",
+    "HandoverExportEntry",
     "Attachment",
     "Case",
     "CaseInvoice",

@@ -106,3 +106,4 @@ def forbidden(error):
     return render_template("office/forbidden.html"), 403
 from portal.office import dashboard  # noqa: E402,F401
 from portal.office import uploads  # noqa: E402,F401
+from portal.office import agency  # noqa: E402,F401

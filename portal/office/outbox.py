@@ -12,7 +12,7 @@ from portal.clock import today_for
 from portal.extensions import db
 from portal.messaging import render
 from portal.messaging.channels import letter as letter_channel
-from portal.models import Debtor, Invoice, Message, MessageInvoice
+from portal.models import Debtor, HandoverExport, Invoice, Message, MessageInvoice
 from portal.office import audit, bp, register_nav, require_admin, scoped_get
 
 register_nav("office.outbox", _l("Messages"))
@@ -130,27 +130,35 @@ def letter_batch(day: str):
 @bp.get("/handover")
 def handover():
     require_admin()
+    from portal.dunning.handover import agency_of, pending_after_handover
+
     invoices = db.session.execute(
         select(Invoice).where(Invoice.merchant_id == g.merchant.id, Invoice.status == "handed_over")
         .order_by(Invoice.closed_on.desc(), Invoice.id).limit(500)
     ).scalars().all()
-    return render_template("office/handover.html", invoices=invoices, today=today_for(g.merchant.timezone))
+    exports = db.session.execute(
+        select(HandoverExport).where(HandoverExport.merchant_id == g.merchant.id).order_by(HandoverExport.id.desc()).limit(20)
+    ).scalars().all()
+    return render_template("office/handover.html", invoices=invoices, today=today_for(g.merchant.timezone),
+                           agency=agency_of(g.merchant.id), exports=exports, pending=pending_after_handover(g.merchant.id))
 
 
-@bp.get("/handover/export.zip")
+@bp.post("/handover/export.zip")
 def handover_export():
+    """The agency's next export (new claims in full, changes on earlier ones once), recorded and audited."""
     require_admin()
-    from portal.dunning.handover import export_zip
+    from portal.dunning.handover import export
 
     def day(name):
-        raw = request.args.get(name) or ""
+        raw = request.form.get(name) or ""
         try:
             return date.fromisoformat(raw) if raw else None
         except ValueError:
             abort(400)
 
-    data, count = export_zip(g.merchant, since=day("since"), until=day("until"))
-    audit("handover.export", {"claims": count, "since": request.args.get("since"), "until": request.args.get("until")})
+    result = export(g.merchant, actor=f"user:{g.user.id}", since=day("since"), until=day("until"))
+    audit("handover.export", {"export_id": result.export_id, "claims": result.claims, "supplements": result.supplements,
+                              "since": request.form.get("since") or None, "until": request.form.get("until") or None})
     db.session.commit()
-    return Response(data, mimetype="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="handover-{g.merchant.slug}.zip"'})
+    return Response(result.data, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="handover-{g.merchant.slug}-{result.export_id}.zip"'})

@@ -97,7 +97,9 @@ def start_checkout(
         raise CheckoutUnavailable("the merchant has not set up card payments")
     if any(inv.debtor_id != debtor.id or inv.merchant_id != debtor.merchant_id for inv in invoices):
         raise CheckoutUnavailable("every invoice must belong to this debtor")
-    items = allocate([inv for inv in invoices if inv.is_open], amount_minor)
+    from portal.dunning.handover import payable_after_handover
+
+    items = allocate([inv for inv in invoices if inv.is_open or payable_after_handover(inv)], amount_minor)
     if not items:
         raise CheckoutUnavailable("nothing is open")
     currencies = {inv.currency for inv, _ in items}

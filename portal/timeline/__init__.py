@@ -188,6 +188,13 @@ def _handed_over(v: View) -> str:
     return _("Claim handed over to the collection agency")
 
 
+@presents("handover.payment_received", example={"amount_minor": 5000, "currency": "EUR", "source": "bank",
+                                               "external_ref": "E-1", "booked_on": "2026-03-02"})
+def _payment_after_handover(v: View) -> str:
+    return _("Payment of %(amount)s received after the handover: staff were told; the next export reports it to the agency",
+             amount=v.money())
+
+
 @presents("ledger.payment", example={"amount_minor": -4990, "currency": "EUR", "source": "bank", "external_ref": "E-1",
                                      "open_minor": 0, "status": "paid", "status_before": "open"})
 def _payment(v: View) -> str:
@@ -650,8 +657,14 @@ _staff("staff.api_key.revoke", lambda v: _("API key “%(name)s” revoked", nam
        else _("API key revoked"), {"key_id": 1, "prefix": "stl_1a2b3c4d", "name": "Shopware"})
 _staff("staff.audit_log.export", lambda v: _("Audit log exported as CSV"), {"rows": 12})
 _staff("staff.invoices.export", lambda v: _("Open items exported as CSV"), {"filters": {"status": "open"}})
-_staff("staff.handover.export", lambda v: _("Handed-over claims exported (%(count)s)", count=v.get("claims", 0)),
-       {"claims": 2})
+_staff("staff.handover.export", lambda v: _("Export %(number)s for the collection agency: %(claims)s new claims, %(changes)s changes since earlier exports",
+                                            number=v.get("export_id", ""), claims=v.get("claims", 0), changes=v.get("supplements", 0))
+       if v.get("export_id") else _("Handed-over claims exported (%(count)s)", count=v.get("claims", 0)),
+       {"export_id": 3, "claims": 2, "supplements": 1})
+presents("handover.exported", example={"export_id": 3, "claims": 2, "supplements": 1})(
+    lambda v: _("Export %(number)s for the collection agency written on the command line: %(claims)s new claims, %(changes)s changes since earlier exports",
+                number=v.get("export_id", ""), claims=v.get("claims", 0), changes=v.get("supplements", 0)))
+_staff("staff.settings.agency", lambda v: _("Collection agency details changed"), {"changed": ["name"], "payee": "agency"})
 _staff("staff.webhook.create", lambda v: _("Webhook endpoint %(url)s registered", url=v.get("url", "")),
        {"endpoint_id": 1, "url": "https://erp.example/hooks", "events": ["invoice.paid"]})
 _staff("staff.webhook.resend", lambda v: _("Webhook delivery sent again"), {"endpoint_id": 1, "delivery_id": 2, "webhook_id": "wh_1"})

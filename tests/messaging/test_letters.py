@@ -38,19 +38,20 @@ def test_letters_form_a_printable_daily_batch_with_address_payment_box_and_qr_co
 
     export = tmp_path / "handover.zip"
     result = runner.invoke(args=["dunning", "handover-export", "--merchant", merchant.slug, "-o", str(export)])
-    assert result.exit_code == 0 and "1 claim(s)" in result.output
+    assert result.exit_code == 0 and "1 claim(s), 0 change(s)" in result.output
     with zipfile.ZipFile(export) as archive:
         names = archive.namelist()
         claims = json.loads(archive.read("claims.json"))["claims"]
         csv_text = archive.read("claims.csv").decode("utf-8-sig")
-    assert len([n for n in names if n.startswith("letters/RE-1/")]) == 6
+    assert len([n for n in names if n.startswith("messages/RE-1/") and n.endswith("-letter.pdf")]) == 6
     [claim] = claims
     assert claim["claim"]["invoice_number"] == "RE-1" and claim["claim"]["principal"] == "1000.00"
     assert claim["debtor"]["date_of_birth"] == "1940-02-02" and claim["debtor"]["street"] == "Hauptstraße 5"
-    assert [r["step"] for r in claim["reminders"]] == ["pre_due", "reminder", "notice_1", "notice_2", "final", "handover"]
+    assert [r["step"] for r in claim["dunning_history"]] == ["pre_due", "reminder", "notice_1", "notice_2", "final", "handover"]
+    assert all(r["copy"] in names for r in claim["dunning_history"])
     # Pre-due letter Thu 29 May 2025 (with the § 286 (3) notice), presumed received Mon 2 June: 30 days → Wed 2 July;
     # the 1st notice's deadline is the same day. Interest from 3 July, all at 1.27 + 5 = 6.27 %.
-    assert claim["interest"][0]["computation"]["segments"][0]["rate"] == "6.27"
-    assert claim["disputed"] is False and claim["claim"]["default_on"] == "2025-07-02"
+    assert claim["interest"][0]["periods"][0]["rate"] == "6.27"
+    assert claim["disputes"] == [] and claim["default"]["on"] == "2025-07-02"
     assert "RE-1" in csv_text and "1000.00" in csv_text
     assert invoice.id

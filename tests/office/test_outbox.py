@@ -12,7 +12,7 @@ from portal.models import Event, Message
 from tests.dunning.helpers import DUE, make_debtor_invoice
 from tests.factories import make_user
 from tests.messaging.test_worker import soon
-from tests.office.conftest import sign_in
+from tests.office.conftest import csrf_from, sign_in
 
 
 def test_the_outbox_lists_queued_reminders_and_shows_them_as_the_customer_sees_them(signed_in, merchant_a):
@@ -47,13 +47,17 @@ def test_the_handover_export_is_for_admins_and_audited(client, signed_in, mercha
     make_debtor_invoice(merchant_a, "standard", "RE-1")
     for offset in (7, 21, 35, 49, 63):
         run(today=DUE + timedelta(days=offset))
-    assert signed_in.get("/office/handover/export.zip").status_code == 403
+    assert signed_in.get("/office/handover").status_code == 403
+    assert signed_in.post("/office/handover/export.zip", data={}).status_code in (400, 403)
     make_user(merchant_a, "admin@alpha.example", role="admin", password="correct horse battery")
     signed_in.post("/office/logout")
     admin = client
     assert sign_in(admin, "admin@alpha.example").status_code == 303
-    response = admin.get("/office/handover/export.zip")
+    page = admin.get("/office/handover").get_data(as_text=True)
+    assert admin.get("/office/handover/export.zip").status_code == 405  # an export is recorded: never on a GET
+    response = admin.post("/office/handover/export.zip", data={"csrf_token": csrf_from(page)})
     assert response.status_code == 200
     names = zipfile.ZipFile(io.BytesIO(response.data)).namelist()
-    assert "claims.csv" in names and "claims.json" in names
-    assert db.session.execute(select(Event).where(Event.kind == "staff.handover.export")).scalar_one().data["claims"] == 1
+    assert {"claims.csv", "claims.json", "entries.csv", "interest.csv", "messages.csv", "disputes.csv"} <= set(names)
+    event = db.session.execute(select(Event).where(Event.kind == "staff.handover.export")).scalar_one()
+    assert event.data["claims"] == 1 and event.data["supplements"] == 0
