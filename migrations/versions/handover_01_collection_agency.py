@@ -1,14 +1,14 @@
 """Handover lifecycle: the merchant's collection agency and a record of every export (claims and entries reported)
 
 Revision ID: handover_01
-Revises: c286a1b2d3e4
+Revises: uploads_01
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = 'handover_01'
-down_revision = 'c286a1b2d3e4'
+down_revision = 'uploads_01'
 branch_labels = None
 depends_on = None
 

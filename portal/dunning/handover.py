@@ -187,8 +187,8 @@ def _label(entry: LedgerEntry) -> str | None:
     if entry.kind == "interest":
         return "interest"
     if entry.kind == "fee":
-        # The flat fee carries label fee_flat (portal/dunning/run.py); a marker `flat_fee` is honoured too.
-        return "fee_flat" if data.get("label") == "fee_flat" or data.get("flat_fee") else "fee_dunning"
+        # The flat fee: label fee_flat and the marker credit_against_collection_costs (portal/dunning/run.py).
+        return "fee_flat" if data.get("label") == "fee_flat" or data.get("credit_against_collection_costs") else "fee_dunning"
     return None
 
 

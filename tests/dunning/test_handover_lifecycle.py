@@ -19,7 +19,8 @@ from portal.extensions import db
 from portal.messaging import render, worker
 from portal.models import CollectionAgency, Event, Invoice, LedgerEntry, Message
 from tests.dunning.helpers import DUE, make_debtor_invoice
-from tests.factories import make_api_key, make_invoice, make_merchant
+from tests.factories import make_api_key, make_invoice, make_merchant, make_user
+from tests.office.conftest import sign_in
 from tests.payments.camt_builder import entry, statement
 from tests.payments.stripe_helpers import WEBHOOK_SECRET, deliver, event
 
@@ -89,7 +90,7 @@ def shop(app):
     return merchant
 
 
-def test_a_payment_after_handover_by_bank_transfer_camt_is_booked_staff_are_told_and_the_next_export_reports_it_once(app, shop, runner, tmp_path):
+def test_a_payment_after_handover_by_bank_transfer_camt_is_booked_staff_are_told_and_the_next_export_reports_it_once(app, shop, runner, client, tmp_path):
     invoice = hand_over(make_debtor_invoice(shop, "standard", "RE-1"))
     doc, _, _ = export_now(shop)
     assert [c["claim"]["invoice_number"] for c in doc["claims"]] == ["RE-1"]
@@ -102,18 +103,25 @@ def test_a_payment_after_handover_by_bank_transfer_camt_is_booked_staff_are_told
     assert result.exit_code == 0, result.output
     db.session.expire_all()
     claim = db.session.get(Invoice, invoice.id)
-    # 1000.00 + interest 0.86 + 2.40 + 2.40 + fees 2.50 + 2.50 = 1010.66 at handover; 300.00 paid → 710.66 open
-    assert claim.status == "handed_over" and claim.open_minor == 71066
+    # 1000.00 + interest 0.86 + 2.40 + 2.40 + the final letter's fee 1.25 (its default cost; the emails cost nothing)
+    # = 1006.91 at handover; 300.00 paid → 706.91 open
+    assert claim.status == "handed_over" and claim.open_minor == 70691
     [notice] = staff_notices()
     assert notice.recipient == shop.support_email and notice.context["invoice"] == "RE-1"
     assert notice.context["amount_minor"] == 30000 and notice.context["booked_on"] == "2025-08-11"
     [told] = db.session.execute(select(Event).where(Event.kind == handover.PAYMENT_EVENT)).scalars().all()
     assert told.invoice_id == invoice.id and told.data["source"] == "bank"
     assert [e.id for e, _ in handover.pending_after_handover(shop.id)] != []
+    make_user(shop, "admin@garden.example", role="admin", password="correct horse battery")
+    assert sign_in(client, "admin@garden.example", "correct horse battery").status_code == 303
+    page = client.get("/office/handover").get_data(as_text=True)
+    assert "Zahlungen nach der Übergabe, dem Inkassounternehmen noch nicht gemeldet" in page and "300,00" in page
+    timeline = client.get(f"/office/invoices/{invoice.id}").get_data(as_text=True)
+    assert "nach der Übergabe eingegangen: Das Team wurde informiert" in timeline
 
     # The same statement again books nothing and tells nobody twice.
     assert runner.invoke(args=["payments", "import-camt", str(camt), "--merchant", shop.slug]).exit_code == 0
-    assert len(staff_notices()) == 1 and db.session.get(Invoice, invoice.id).open_minor == 71066
+    assert len(staff_notices()) == 1 and db.session.get(Invoice, invoice.id).open_minor == 70691
 
     assert_reported_once(shop, "RE-1", "300.00")
     assert handover.pending_after_handover(shop.id) == []
@@ -128,7 +136,7 @@ def test_a_payment_after_handover_by_card_stripe_webhook_is_booked_staff_are_tol
     assert response.status_code == 200
     assert deliver(client, shop.slug, event("evt_after_handover", "payment_intent.succeeded", intent)).status_code == 200
     db.session.expire_all()
-    assert db.session.get(Invoice, invoice.id).open_minor == 101066 - 5000
+    assert db.session.get(Invoice, invoice.id).open_minor == 100691 - 5000
     [notice] = staff_notices()
     assert notice.context["source"] == "stripe" and notice.context["amount_minor"] == 5000
     assert_reported_once(shop, "RE-1", "50.00")
@@ -138,7 +146,7 @@ def test_a_payment_after_handover_reported_by_the_shop_api_is_booked_staff_are_t
     invoice = hand_over(make_debtor_invoice(shop, "standard", "RE-1"))
     export_now(shop)
     key = make_api_key(shop)
-    body = {"amount": "1010.66", "reference": "PP-77", "received_on": "2025-08-20"}
+    body = {"amount": "1006.91", "reference": "PP-77", "received_on": "2025-08-20"}
     response = client.post("/api/v1/invoices/RE-1/payments", json=body, headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["invoice"]["status"] == "handed_over"  # the agency closes the file, not Settle
@@ -149,7 +157,7 @@ def test_a_payment_after_handover_reported_by_the_shop_api_is_booked_staff_are_t
     worker.drain(now=soon())
     sent = db.session.get(Message, notice.id)
     assert sent.status == "sent" and "RE-1" in sent.subject and "Zahlung nach Übergabe" in sent.subject
-    assert_reported_once(shop, "RE-1", "1010.66")
+    assert_reported_once(shop, "RE-1", "1006.91")
 
 
 def test_interest_booked_after_the_first_export_is_reported_as_a_supplement_once_with_its_period(app, shop):
