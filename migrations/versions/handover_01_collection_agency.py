@@ -1,14 +1,14 @@
 """Handover lifecycle: the merchant's collection agency and a record of every export (claims and entries reported)
 
 Revision ID: handover_01
-Revises: uploads_01
+Revises: camt_01
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = 'handover_01'
-down_revision = 'uploads_01'
+down_revision = 'camt_01'
 branch_labels = None
 depends_on = None
 
