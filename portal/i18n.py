@@ -56,6 +56,37 @@ def format_when(value: datetime | str) -> str:
     return format_datetime(value, "short")
 
 
+def format_percent_number(value, places: int = 2) -> str:
+    """1,27 in German, 1.27 in English; −0,88 with a proper minus sign."""
+    from decimal import Decimal
+
+    from babel.numbers import format_decimal
+
+    text = format_decimal(Decimal(str(value)), "0." + "0" * places if places else "0", locale=str(get_locale() or "de"))
+    return text.replace("-", "\u2212")
+
+
+def format_interest_rate(rate, base_rate) -> str:
+    """The default-interest rate as a person reads it, with its legal make-up (§ 288 BGB over § 247 BGB):
+    "6,27 % p. a. (Basiszinssatz 1,27 % + 5 Prozentpunkte)" / "6.27 % p. a. (base rate 1.27 % + 5 percentage points)".
+    `rate` and `base_rate` are percent (Decimal or str, as stored in interest segments)."""
+    from decimal import Decimal
+
+    from flask_babel import gettext
+
+    points = Decimal(str(rate)) - Decimal(str(base_rate))
+    return gettext("%(rate)s %% p. a. (base rate %(base)s %% + %(points)s percentage points)",
+                   rate=format_percent_number(rate), base=format_percent_number(base_rate),
+                   points=format_percent_number(points, 0 if points == points.to_integral() else 2))
+
+
+def format_segment_rate(segment: dict) -> str:
+    """The rate of one interest period (a segment as stored with the interest entry)."""
+    if segment.get("base_rate") is None:  # written before segments carried their base rate
+        return format_percent_number(segment["rate"]) + " % p. a."
+    return format_interest_rate(segment["rate"], segment["base_rate"])
+
+
 STATUS_LABELS = {
     "open": _l("open"),
     "paid": _l("paid"),
@@ -118,6 +149,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["day"] = format_day
     app.jinja_env.filters["minor_money"] = format_minor
     app.jinja_env.filters["when"] = format_when
+    app.jinja_env.filters["interest_rate"] = format_segment_rate
+    app.jinja_env.filters["percent_number"] = format_percent_number
     app.jinja_env.globals["status_label"] = status_label
     app.jinja_env.globals["ledger_label"] = ledger_label
     app.jinja_env.globals["message_status"] = message_status

@@ -12,6 +12,7 @@ from portal.extensions import db
 
 dunning = AppGroup("dunning", help="Dunning runs and handover exports.")
 letters = AppGroup("letters", help="Letters: daily print batches.")
+base_rates_cli = AppGroup("base-rates", help="The base rate of § 247 BGB by half-year.")
 
 
 def _day(value: str | None) -> date | None:
@@ -55,6 +56,66 @@ def handover_export(slug, output, since, until):
     click.echo(f"{output}: export {result.export_id}, {result.claims} claim(s), {result.supplements} change(s) since earlier exports.")
 
 
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()[:60]
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "unknown"
+
+
+@base_rates_cli.command("set", context_settings={"ignore_unknown_options": True})  # a negative RATE is no option
+@click.argument("valid_from")
+@click.argument("rate")
+@click.option("--today", help="Act as of this day (YYYY-MM-DD); default: today (UTC).")
+def base_rates_set(valid_from, rate, today):
+    """Enter RATE (percent, e.g. 1.27 or -0.88) for the half-year starting VALID_FROM (YYYY-01-01 or YYYY-07-01).
+
+    Interest held back while the rate was missing is charged at once, also for claims already handed
+    over to collection (as supplements for the agency). Recorded with your login name in every
+    merchant's audit log.
+    """
+    from portal.domain.base_rate import InvalidBaseRate, parse_rate
+    from portal.dunning import base_rates
+    from portal.models import Event, Merchant
+
+    day = _day(valid_from)
+    as_of = _day(today) or date.today()
+    actor = f"cli:{_login()}"
+    try:
+        result = base_rates.set_rate(day, parse_rate(rate), actor=actor, today=as_of)
+    except InvalidBaseRate as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    if not result.changed:
+        click.echo(f"{day.isoformat()}: {result.rate} % is already in force; nothing changed.")
+        return
+    from sqlalchemy import select
+
+    for merchant_id in db.session.execute(select(Merchant.id)).scalars():
+        db.session.add(Event(merchant_id=merchant_id, kind="staff.base_rate.set", actor=actor, data={
+            "valid_from": day.isoformat(), "rate": str(result.rate),
+            "previous": str(result.previous) if result.previous is not None else None}))
+    db.session.commit()
+    was = f" (was {result.previous} %)" if result.previous is not None else ""
+    click.echo(f"{day.isoformat()}: base rate {result.rate} %{was}. Interest held back charged on {result.invoices} "
+               f"invoice(s); {result.after_handover} of them already with the collection agency (supplements).")
+
+
+@base_rates_cli.command("list")
+def base_rates_list():
+    """The table in force: half-year, rate, and where it comes from."""
+    from portal.dunning import base_rates
+
+    table = base_rates.current_table()
+    entered = base_rates.entered_rates()
+    for day in sorted(table.rates, reverse=True):
+        rate = table.rates[day]
+        source = "entered" if day in entered else "shipped"
+        click.echo(f"{day.isoformat()}  {'not entered' if rate is None else f'{rate:>6} %'}  {source if rate is not None else ''}".rstrip())
+
+
 @letters.command("batch")
 @click.option("--merchant", "slug", required=True)
 @click.option("--date", "day", required=True, help="Print day (YYYY-MM-DD).")
@@ -96,4 +157,5 @@ def worker_command(once, poll):
 def init_app(app) -> None:
     app.cli.add_command(dunning)
     app.cli.add_command(letters)
+    app.cli.add_command(base_rates_cli)
     app.cli.add_command(worker_command)

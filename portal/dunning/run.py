@@ -23,8 +23,8 @@ from portal.domain import charges as law
 from portal.domain import default as law_default
 from portal.domain import dunning as rules
 from portal.domain.calendar import legal_calendar
-from portal.domain.base_rate import BaseRateUnknown, load_table
-from portal.dunning import bulk
+from portal.dunning import base_rates, bulk
+from portal.dunning import interest as held_back
 from portal.dunning.escalation import group_rule, step_rules
 from portal.extensions import db
 from portal.messaging import outbox
@@ -116,7 +116,22 @@ def run(*, today: date | None = None, merchant: Merchant | None = None, batch_de
     return result
 
 
+_caught_up_with: dict[int, tuple] = {}  # merchant id -> the base rates its held-back interest was last charged with
+
+
+def _catch_up(merchant: Merchant, today: date) -> None:
+    """Interest a missing rate held back, once per process and table (a release that ships a new rate restarts us)."""
+    table = base_rates.current_table()
+    key = tuple(sorted(day for day, rate in table.rates.items() if rate is not None))
+    if _caught_up_with.get(merchant.id) == key:
+        return
+    held_back.catch_up(merchant, table, today)
+    db.session.commit()
+    _caught_up_with[merchant.id] = key
+
+
 def _run_merchant(merchant: Merchant, today: date, result: RunResult, batch_debtors: int, after_batch) -> None:
+    _catch_up(merchant, today)
     policies = load_policies(merchant.id)
     # The work list in one query on ix_invoice_dunning_worklist: (debtor, invoice) of every due invoice,
     # kept as two flat integer arrays (16 bytes per due invoice) so memory stays flat at any size.
@@ -171,6 +186,7 @@ class _Batch:
         self.merchant, self.today, self.policies, self.invoice_ids, self.result = merchant, today, policies, invoice_ids, result
         self.settings = settings
         self.calendar = legal_calendar(settings.holiday_state)
+        self.rates = base_rates.current_table()  # per batch: a rate entered meanwhile counts from the next batch
         self.policy_by_id = {p.id: p for p in policies}
         self.charge_rows: list[dict] = []
         self.invoice_updates: list[dict] = []
@@ -263,20 +279,19 @@ class _Batch:
         interest_through = inv.interest_through
         interest_refused = None
         if in_default:
+            # As far as the base rates are known; the days of a half-year without a rate stay open
+            # (interest_through stops before them) and are charged when it is entered (portal.dunning.interest).
             first_day = max(inv.default_on, inv.interest_through or inv.default_on) + timedelta(days=1)
             movements = [(e.booked_on, e.amount_minor) for e in entries if e.kind not in CHARGE_KINDS]
-            try:
-                interest = law.default_interest(
-                    amount_minor=inv.amount_minor, movements=movements, first_day=first_day, last_day=self.today,
-                    business=business, table=load_table(),
-                )
-            except BaseRateUnknown as exc:
-                interest_refused = exc.half_year.isoformat()
-            else:
-                interest_through = self.today
-                if interest.amount_minor > 0:
-                    new_charges.append(law.Charge("interest", interest.amount_minor, f"interest:{inv.id}:{self.today.isoformat()}",
-                                                  "interest", interest.as_dict()))
+            due = held_back.interest_due(amount_minor=inv.amount_minor, movements=movements, first_day=first_day,
+                                         last_day=self.today, business=business, table=self.rates)
+            if due.missing_half_year is not None:
+                interest_refused = due.missing_half_year.isoformat()
+            if due.through is not None:
+                interest_through = due.through
+                if due.interest.amount_minor > 0:
+                    new_charges.append(law.Charge("interest", due.interest.amount_minor,
+                                                  f"interest:{inv.id}:{self.today.isoformat()}", "interest", due.interest.as_dict()))
         handover = step.legal == rules.HANDOVER
         update_row.update(
             dunning_level=index + 1, dunning_step=step.key, dunning_last_on=self.today,

@@ -121,7 +121,7 @@ def sample_message(merchant: Merchant, kind: str, language: str) -> tuple[Messag
         principal, interest, fee = Money(124990, "EUR"), Money(1207, "EUR"), Money(250, "EUR")
         total = Money(principal.minor + interest.minor + fee.minor, "EUR")
         due = today - timedelta(days=35)
-        segments = [{"rate": "6.27", "from": due + timedelta(days=25), "to": today, "days": 10, "principal": principal}]
+        segments = [{"rate": "6.27", "base_rate": "1.27", "from": due + timedelta(days=25), "to": today, "days": 10, "principal": principal}]
         ctx.update(
             deadline=today + timedelta(days=10), notice_286=True, currency="EUR", total=total,
             items=[{"invoice_id": 0, "number": "RE-2026-0042", "order_ref": None, "issue_date": due - timedelta(days=14),

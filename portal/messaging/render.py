@@ -290,10 +290,7 @@ def letter_from(message: Message, ctx: dict, texts: dict | None = None) -> str:
 
 def claim_notes(items: list[dict]) -> list[str]:
     """Below the letter's claim table: the interest periods by rate, and which kinds of costs it contains."""
-    from babel.numbers import format_decimal
-    from flask_babel import get_locale
-
-    from portal.i18n import format_day
+    from portal.i18n import format_day, format_segment_rate
 
     periods: dict[str, list] = {}
     costs = []
@@ -303,7 +300,7 @@ def claim_notes(items: list[dict]) -> list[str]:
         for charge in item["charges"]:
             if charge["label"] == "interest":
                 for s in charge["segments"]:
-                    span = periods.setdefault(str(s["rate"]), [s["from"], s["to"]])
+                    span = periods.setdefault((str(s["rate"]), s.get("base_rate")), [s["from"], s["to"]])
                     span[0], span[1] = min(span[0], s["from"]), max(span[1], s["to"])
             else:
                 label = _("Late-payment flat fee (section 288 (5) BGB)") if charge["label"] == "fee_flat" else _("Dunning fee")
@@ -311,8 +308,8 @@ def claim_notes(items: list[dict]) -> list[str]:
                     costs.append(label)
     notes = []
     if periods:
-        spans = [_("%(rate)s %% p. a. from %(start)s to %(end)s", rate=format_decimal(float(rate), "0.00", locale=get_locale()),
-                   start=format_day(a), end=format_day(b)) for rate, (a, b) in sorted(periods.items(), key=lambda p: p[1][0])]
+        spans = [_("%(rate)s from %(start)s to %(end)s", rate=format_segment_rate({"rate": rate, "base_rate": base}),
+                   start=format_day(a), end=format_day(b)) for (rate, base), (a, b) in sorted(periods.items(), key=lambda p: p[1][0])]
         notes.append(_("Default interest (§ 288 BGB): %(periods)s, on the open invoice amount.", periods="; ".join(spans)))
     fees = [c for c in costs if c != _("Default interest accrues from the day after default and will be charged separately.")]
     if fees:

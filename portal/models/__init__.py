@@ -9,6 +9,7 @@ from portal.models.audit import Event
 from portal.models.case import Attachment, Case, CaseInvoice, CaseNote, InstallmentPlan, PlanRate
 from portal.models.message import Message, MessageInvoice, MessageStatus, MessageText
 from portal.models.dunning import Policy, PolicyStep
+from portal.models.base_rate import BaseRateEntry
 from portal.models.analytics import DayFigure, OpenDay, Watermark
 from portal.models.upload import UploadJob
 from portal.models.handover import CollectionAgency, HandoverExport, HandoverExportClaim, HandoverExportEntry
@@ -33,6 +34,7 @@ __all__ = [
     "HandoverExport",
     "HandoverExportClaim",
     "HandoverExportEntry",
+    "BaseRateEntry",
     "Attachment",
     "Case",
     "CaseInvoice",

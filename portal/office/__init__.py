@@ -107,3 +107,4 @@ def forbidden(error):
 from portal.office import dashboard  # noqa: E402,F401
 from portal.office import uploads  # noqa: E402,F401
 from portal.office import agency  # noqa: E402,F401
+from portal.office import base_rates  # noqa: E402,F401

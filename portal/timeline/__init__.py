@@ -149,6 +149,8 @@ def present_actor(actor: str | None, ctx: Context | None = None, data: dict | No
         return "Stripe"
     if actor == "anonymous":
         return _("Unknown person")
+    if actor.startswith("cli:"):
+        return _("Command line (%(login)s)", login=actor.split(":", 1)[1]) if actor[4:] else _("Command line")
     return "Settle"
 
 
@@ -306,8 +308,19 @@ def _no_policy(v: View) -> str:
 def _interest_refused(v: View) -> str:
     day = v.day("half_year")
     if day:
-        return _("No default interest charged: the base rate for the half-year from %(day)s is not entered yet", day=day)
-    return _("No default interest charged: the base rate is not entered yet")
+        return _("Default interest from %(day)s held back: the base rate for that half-year is not entered yet; "
+                 "it is charged as soon as it is", day=day)
+    return _("Default interest held back: the base rate is not entered yet; it is charged as soon as it is")
+
+
+@presents("dunning.interest_caught_up", example={"amount_minor": 523, "currency": "EUR", "from": "2026-01-01",
+                                                 "to": "2026-01-30", "supplement": "after_handover"})
+def _interest_caught_up(v: View) -> str:
+    args = {"amount": v.money(), "start": v.day("from") or "–", "end": v.day("to") or "–"}
+    if v.get("supplement") == "after_handover":
+        return _("Default interest of %(amount)s for %(start)s to %(end)s charged after the base rate was entered: "
+                 "supplement for the collection agency", **args)
+    return _("Default interest of %(amount)s for %(start)s to %(end)s charged after the base rate was entered", **args)
 
 
 @presents("dunning.default_changed", example={"channel": "letter", "planned_channel": "email",
@@ -602,6 +615,17 @@ def _staff(kind: str, text: Callable[[View], str], example: dict | None = None) 
     presents(kind, example=example)(text)
 
 
+def _base_rate_set(v: View) -> str:
+    from portal.i18n import format_percent_number
+
+    day, rate = v.day("valid_from"), v.get("rate")
+    if day and rate is not None:
+        return _("Base rate (§ 247 BGB) for the half-year from %(day)s entered: %(rate)s %%", day=day,
+                 rate=format_percent_number(rate))
+    return _("Base rate (§ 247 BGB) entered")
+
+
+_staff("staff.base_rate.set", _base_rate_set, {"valid_from": "2026-07-01", "rate": "1.27", "previous": None})
 _staff("staff.login", lambda v: _("Signed in to the back office"), {"ip": "127.0.0.1"})
 _staff("staff.login_failed", lambda v: _("Failed attempt to sign in"), {"ip": "127.0.0.1"})
 _staff("staff.user.create", lambda v: _("Staff account %(email)s created", email=v.get("email", "")) if v.get("email")

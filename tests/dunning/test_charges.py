@@ -15,13 +15,14 @@ def interest(amount, first, last, business=False, movements=()):
 
 def test_the_table_holds_the_published_base_rates():
     table = load_table()
-    assert [table.rate_on(date(y, m, 15)) for y, m in ((2023, 1), (2023, 7), (2024, 1), (2024, 7), (2025, 1), (2025, 7))] == [
-        Decimal("1.62"), Decimal("3.12"), Decimal("3.62"), Decimal("3.37"), Decimal("2.27"), Decimal("1.27")]
+    assert [table.rate_on(date(y, m, 15)) for y, m in ((2023, 1), (2023, 7), (2024, 1), (2024, 7), (2025, 1), (2025, 7),
+                                                       (2026, 1))] == [
+        Decimal("1.62"), Decimal("3.12"), Decimal("3.62"), Decimal("3.37"), Decimal("2.27"), Decimal("1.27"), Decimal("1.27")]
 
 
 def test_interest_for_a_half_year_the_table_does_not_know_is_refused_not_guessed():
     with pytest.raises(BaseRateUnknown):
-        interest(100000, date(2025, 12, 20), date(2026, 1, 10))
+        interest(100000, date(2026, 6, 20), date(2026, 7, 10))
     with pytest.raises(BaseRateUnknown):
         parse_table(["valid_from,rate_percent,status", "2025-07-01,1.27,published"]).rate_on(date(2026, 3, 1))
 
