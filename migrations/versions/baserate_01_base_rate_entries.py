@@ -1,13 +1,13 @@
 """Base rates entered after release (§ 247 BGB): one row per entry, the latest per half-year counts
 
 Revision ID: baserate_01
-Revises: uploads_01
+Revises: handover_01
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = 'baserate_01'
-down_revision = 'uploads_01'
+down_revision = 'handover_01'
 branch_labels = None
 depends_on = None
 
