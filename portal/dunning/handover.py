@@ -25,7 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import select
 
 from portal.domain import default as default_rules
-from portal.domain.base_rate import BaseRateUnknown, load_table
+from portal.domain.base_rate import BaseRateUnknown
 from portal.domain.charges import margin, principal_on
 from portal.domain.money import minor_to_str
 from portal.domain.names import split_name
@@ -230,7 +230,9 @@ def _running_interest(invoice: Invoice, debtor: Debtor, entries: list[LedgerEntr
     start = max(start, invoice.default_on + timedelta(days=1))
     out["from"] = start.isoformat()
     try:
-        base = load_table().rate_on(start)
+        from portal.dunning.base_rates import current_table  # shipped rows and rates entered since
+
+        base = current_table().rate_on(start)
     except BaseRateUnknown:
         return out
     rate = base + margin(debtor.kind == "business")
