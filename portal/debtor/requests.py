@@ -233,8 +233,42 @@ def _rate_transfer(case: Case, rate, amount_minor: int):
         return None
     from portal.domain import rf
 
-    return {"amount": Money(amount_minor, "EUR"), "reference": rf.pretty(reference), "iban": group(merchant.iban),
-            "bic": merchant.bic, "holder": merchant.account_holder or merchant.legal_name, "qr_svg": qr_svg(payload)}
+    return {"amount": Money(amount_minor, "EUR"), "reference": rf.pretty(reference), "reference_raw": reference,
+            "iban": group(merchant.iban), "iban_raw": merchant.iban, "bic": merchant.bic,
+            "holder": merchant.account_holder or merchant.legal_name, "qr_svg": qr_svg(payload), "payload": payload,
+            "qr_name": _safe_name(f"GiroCode-{merchant.name}-{reference}") + ".png"}
+
+
+def _safe_name(text: str) -> str:
+    from portal.domain.spreadsheet import safe_zip_part
+
+    return safe_zip_part(text)
+
+
+def _next_rate_transfer(case: Case):
+    rates = service.rates_of(case.plan)
+    paid = service.plan_paid_minor(case.plan, case.invoices)
+    nxt = installments.next_rate(rates, paid)
+    return _rate_transfer(case, nxt, installments.amount_due_for(rates, paid)) if nxt else None
+
+
+@bp.route("/portal/cases/<int:case_id>/qr.png")
+def case_rate_qr(case_id: int):
+    """The next installment's GiroCode as a PNG download, for banking apps that read it from the photo gallery."""
+    from portal.payments.qr import qr_png
+
+    debtor = portal_session.current_debtor()
+    case = _case_of(debtor, case_id)
+    if case.plan is None or case.plan.status != "active":
+        abort(404)
+    details = _next_rate_transfer(case)
+    if details is None:
+        abort(404)
+    response = current_app.make_response(qr_png(details["payload"], scale=10))
+    response.mimetype = "image/png"
+    response.headers["Content-Disposition"] = f'attachment; filename="{details["qr_name"]}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/portal/cases/<int:case_id>/pay-rate")

@@ -521,3 +521,115 @@ def test_a_question_becomes_a_case_and_its_answer_arrives_by_email_and_in_the_po
         assert db.session.get(Case, case_id).status == "open"  # back in the support queue
     assert watch.console_errors == [] and watch.foreign == []
     context.close()
+
+
+# --------------------------------------------------------------------- axe-core on the pages of this pass
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_axe_finds_nothing_serious_on_case_receipt_and_too_large_pages(browser, site, photos, lang):
+    """Pages the tour in test_browser.py does not reach: an active plan with its transfer details, a promise,
+    an objection with a photo, a paid invoice and the payment return page, and the objection form
+    answered with 413 (portal.js blocked, so the photos go out full size while axe still runs)."""
+    from portal import ledger
+    from portal.cases import service
+    from portal.cases.service import Upload
+    from portal.models import Debtor, Invoice, Merchant
+
+    today = date.today()
+    with site.app.app_context():
+        shop = db.session.get(Merchant, site.shop_id)
+        plan_inv = make_invoice(shop, f"RE-2026-A{lang}1", amount="150.00", lines=[],
+                                debtor={"external_ref": f"K-AXE-{lang}", "email": f"axe-{lang}@example.de", "name": "Axel Prüfer"})
+        debtor = db.session.get(Debtor, plan_inv.debtor_id)
+        promise_inv = make_invoice(shop, f"RE-2026-A{lang}2", amount="30.00", lines=[], debtor={"external_ref": f"K-AXE-{lang}"})
+        dispute_inv = make_invoice(shop, f"RE-2026-A{lang}3", amount="40.00", lines=[], debtor={"external_ref": f"K-AXE-{lang}"})
+        paid_inv = make_invoice(shop, f"RE-2026-A{lang}4", amount="20.00", lines=[], debtor={"external_ref": f"K-AXE-{lang}"})
+        plan = service.request_plan(debtor, [plan_inv], rates=3, first_due=today + timedelta(days=7), today=today)
+        assert plan.status == "active"
+        promise = service.make_promise(debtor, [promise_inv], promised_on=today + timedelta(days=5), today=today)
+        with photos[0].open("rb") as fh:
+            photo = fh.read()
+        dispute = service.open_dispute(debtor, [dispute_inv], reason="damaged", body="Die Lieferung kam beschädigt an.",
+                                       uploads=[Upload("IMG_0001.jpg", photo)], today=today)
+        ledger.book(db.session.get(Invoice, paid_inv.id), kind="payment", amount_minor=2000, source="stripe",
+                    external_ref=f"pi_axe_{lang}", booked_on=today, actor="stripe")
+        db.session.commit()
+        debtor_id, paid_id = debtor.id, paid_inv.id
+        cases = {"case-plan-active": plan.id, "case-promise": promise.id, "case-dispute": dispute.id}
+    context, watch = new_context(browser, site, bypass_csp=True, lang="en-GB" if lang == "de" else "de-DE")
+    page = context.new_page()
+    page.route("**/static/js/portal.js", lambda route: route.abort())
+    page.goto(site.link(debtor_id))
+    page.goto(f"{site.base}/portal/language/{lang}?next=/portal/")
+    findings = {}
+
+    def audit(name):
+        assert page.evaluate("document.documentElement.lang") == lang, name
+        shoot(page, f"axe-{name}-{lang}")
+        page.set_viewport_size(DESKTOP)
+        shoot(page, f"axe-{name}-{lang}", DESKTOP)
+        page.set_viewport_size(PHONE)
+        found = axe_findings(page)
+        if found:
+            findings[name] = found
+        assert layout_problems(page) == [], name
+
+    audit("overview-with-requests")
+    for name, case_id in cases.items():
+        page.goto(f"{site.base}/portal/cases/{case_id}")
+        audit(name)
+    page.goto(f"{site.base}/portal/invoices/{paid_id}")
+    audit("invoice-paid")
+    page.goto(f"{site.base}/portal/pay/return?invoice={paid_id}")
+    audit("return-paid")
+    _dispute_form(page, site, "Drei Fotos vom Schaden.", photos)
+    with page.expect_response(lambda r: r.url.endswith("/portal/requests/dispute") and r.request.method == "POST") as answer:
+        page.locator("main form button[type=submit]").click()
+    assert answer.value.status == 413 and page.locator("#details").input_value() == "Drei Fotos vom Schaden."
+    audit("dispute-too-large")
+    assert findings == {}, findings
+    context.close()
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_an_installment_is_paid_from_the_same_phone_copy_buttons_and_a_saved_qr_code(browser, site, js, tmp_path):
+    from portal.cases import service
+    from portal.domain.epc import epc_payload
+    from portal.models import Debtor, Invoice
+
+    debtor_id, invoice_id = _plan_debtor(site, f"I{int(js)}")
+    today = date.today()
+    with site.app.app_context():
+        debtor, invoice = db.session.get(Debtor, debtor_id), db.session.get(Invoice, invoice_id)
+        case = service.request_plan(debtor, [invoice], rates=4, first_due=today + timedelta(days=7), today=today)
+        db.session.commit()
+        assert case.status == "active"
+        case_id, reference, merchant = case.id, case.plan.rates[0].rf_reference, debtor.merchant
+        payload = epc_payload(name=merchant.account_holder or merchant.legal_name, iban=merchant.iban, bic=merchant.bic,
+                              amount_minor=15000, currency="EUR", reference=reference)
+    context = browser.new_context(viewport=PHONE, locale="de-DE", java_script_enabled=js,
+                                  permissions=["clipboard-read", "clipboard-write"] if js else [])
+    page = context.new_page()
+    page.goto(site.link(debtor_id))
+    page.goto(f"{site.base}/portal/cases/{case_id}")
+    main = _plain(page.locator("main").inner_text())
+    assert "Ihre Ratenzahlung läuft." in main and "Rate 1 zahlen: 150,00 €" in main
+    if js:
+        for label, value in (("IBAN", "DE89370400440532013000"), ("Verwendungszweck", reference), ("Betrag", "150,00")):
+            page.get_by_role("button", name=f"Kopieren {label}").click()
+            assert page.evaluate("navigator.clipboard.readText()") == value
+    else:
+        assert page.get_by_role("button", name=re.compile("Kopieren")).count() == 0
+        assert page.locator("#iban").inner_text() == "DE89 3704 0044 0532 0130 00"
+    with page.expect_download() as download:
+        page.get_by_role("link", name="QR-Code als Bild speichern").click()
+    target = tmp_path / download.value.suggested_filename
+    download.value.save_as(target)
+    decoded = subprocess.run(["zbarimg", "-q", "--raw", "-Sbinary", str(target)], capture_output=True, check=True).stdout
+    assert decoded.decode("utf-8") == payload
+    assert layout_problems(page) == []
+    shoot(page, f"installment-transfer-{'js' if js else 'nojs'}")
+    page.set_viewport_size(DESKTOP)
+    shoot(page, f"installment-transfer-{'js' if js else 'nojs'}", DESKTOP)
+    context.close()
