@@ -455,17 +455,18 @@ def _morning(day: date, tz_name: str) -> datetime:
     return datetime.combine(day, time(9, 0), ZoneInfo(tz_name)).astimezone(timezone.utc)
 
 
-def daily(merchant: Merchant, today: date) -> dict[str, int]:
+def daily(merchant: Merchant, today: date, *, debtor_ids=None) -> dict[str, int]:
     """Complete, remind and end plans and promises as of `today`; safe to repeat for the same day.
 
     Called by the dunning run before it evaluates escalation, so an invoice whose plan
-    or promise broke today is dunned again from today's state.
+    or promise broke today is dunned again from today's state (`debtor_ids`: only these
+    debtors' cases, as the run's own filter).
     """
     counts = {"completed": 0, "broken": 0, "reminded": 0}
-    cases = db.session.execute(
-        select(Case).where(Case.merchant_id == merchant.id, Case.status == "active", Case.kind.in_(("plan", "promise")))
-        .order_by(Case.id)
-    ).scalars().all()
+    stmt = select(Case).where(Case.merchant_id == merchant.id, Case.status == "active", Case.kind.in_(("plan", "promise")))
+    if debtor_ids is not None:
+        stmt = stmt.where(Case.debtor_id.in_(list(debtor_ids)))
+    cases = db.session.execute(stmt.order_by(Case.id)).scalars().all()
     for case in cases:
         open_invoices = [inv for inv in case.invoices if inv.is_open]
         if not open_invoices:

@@ -1,7 +1,7 @@
 """Command line of the dunning feature: the run, the worker, print batches, handover exports."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import click
@@ -134,14 +134,25 @@ def letters_batch(slug, day, output):
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Send what is due now and import queued uploads, then stop (no dunning run).")
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between polls when idle.")
-def worker_command(once, poll):
+@click.option("--now", "now_text", help="With --once: send what is due at this moment (ISO date and time, UTC "
+              "unless it names its offset), as when replaying days after `dunning run --today`.")
+def worker_command(once, poll, now_text):
     """Send due outbox messages and webhooks, import uploaded files; without --once also run the daily dunning pass, until stopped."""
     from portal.messaging import worker
 
+    now = None
+    if now_text:
+        if not once:
+            raise click.BadParameter("only together with --once", param_hint="--now")
+        try:
+            now = datetime.fromisoformat(now_text)
+        except ValueError:
+            raise click.BadParameter("use YYYY-MM-DDTHH:MM[:SS][+HH:MM]", param_hint="--now") from None
+        now = now.astimezone(timezone.utc) if now.tzinfo else now.replace(tzinfo=timezone.utc)
     if once:
         from portal.shop_webhooks import delivery as shop_webhooks
 
-        result = worker.drain()
+        result = worker.drain(now=now)
         click.echo(f"{result.sent} sent, {result.retried} to retry, {result.fell_back} on the next channel, "
                    f"{result.dead} dead, {result.cancelled} cancelled.")
         hooks = shop_webhooks.drain(worker=worker.worker_name())

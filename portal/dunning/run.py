@@ -96,11 +96,13 @@ def load_policy(merchant_id: int, policy_id: int) -> PolicyRules | None:
 
 
 def run(*, today: date | None = None, merchant: Merchant | None = None, batch_debtors: int = BATCH_DEBTORS,
-        after_batch=None) -> RunResult:
+        after_batch=None, debtor_ids=None) -> RunResult:
     """Run for one merchant or all; `today` defaults to each merchant's own calendar day.
 
     This is a unit of work like a CLI command: it commits after every batch.
     `after_batch(result)` is called after each commit (progress, tests that interrupt).
+    `debtor_ids` limits the pass to these debtors (the simulator replays a few debtors inside
+    a transaction it rolls back; each debtor's steps depend on nothing but its own invoices).
     """
     result = RunResult()
     merchants = [merchant] if merchant else db.session.execute(select(Merchant).order_by(Merchant.id)).scalars().all()
@@ -110,9 +112,9 @@ def run(*, today: date | None = None, merchant: Merchant | None = None, batch_de
         result.merchants += 1
         day = today or today_for(m.timezone)
         # Plans and promises first: one that broke today is dunned again from today's state.
-        cases_daily(m, day)
+        cases_daily(m, day, debtor_ids=debtor_ids)
         db.session.commit()
-        _run_merchant(m, day, result, batch_debtors, after_batch)
+        _run_merchant(m, day, result, batch_debtors, after_batch, only_debtors=debtor_ids)
     return result
 
 
@@ -130,17 +132,18 @@ def _catch_up(merchant: Merchant, today: date) -> None:
     _caught_up_with[merchant.id] = key
 
 
-def _run_merchant(merchant: Merchant, today: date, result: RunResult, batch_debtors: int, after_batch) -> None:
+def _run_merchant(merchant: Merchant, today: date, result: RunResult, batch_debtors: int, after_batch,
+                  only_debtors=None) -> None:
     _catch_up(merchant, today)
     policies = load_policies(merchant.id)
     # The work list in one query on ix_invoice_dunning_worklist: (debtor, invoice) of every due invoice,
     # kept as two flat integer arrays (16 bytes per due invoice) so memory stays flat at any size.
     debtor_ids, invoice_ids = array("q"), array("q")
-    for debtor_id, invoice_id in db.session.execute(
-        select(Invoice.debtor_id, Invoice.id)
-        .where(Invoice.status == "open", Invoice.next_action_on <= today, Invoice.merchant_id == merchant.id)
-        .order_by(Invoice.debtor_id, Invoice.id)
-    ):
+    worklist = select(Invoice.debtor_id, Invoice.id).where(
+        Invoice.status == "open", Invoice.next_action_on <= today, Invoice.merchant_id == merchant.id)
+    if only_debtors is not None:
+        worklist = worklist.where(Invoice.debtor_id.in_(list(only_debtors)))
+    for debtor_id, invoice_id in db.session.execute(worklist.order_by(Invoice.debtor_id, Invoice.id)):
         debtor_ids.append(debtor_id)
         invoice_ids.append(invoice_id)
     db.session.commit()  # end the read; each batch is its own transaction

@@ -20,7 +20,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
@@ -67,11 +67,14 @@ def _claimable(now: datetime):
     )
 
 
-def claim(*, now: datetime | None = None, limit: int = BATCH, worker: str | None = None) -> list[int]:
+def claim(*, now: datetime | None = None, limit: int = BATCH, worker: str | None = None, debtor_ids=None) -> list[int]:
     """Claim up to `limit` due messages (or stale claims) and commit the claim; returns their ids."""
     now = now or utcnow()
     token = f"{worker or worker_name()}:{uuid.uuid4().hex[:8]}"
-    pick = select(Message.id).where(_claimable(now)).order_by(Message.not_before, Message.id).limit(limit)
+    pick = select(Message.id).where(_claimable(now))
+    if debtor_ids is not None:
+        pick = pick.where(Message.debtor_id.in_(list(debtor_ids)))
+    pick = pick.order_by(Message.not_before, Message.id).limit(limit)
     if db.engine.dialect.name == "postgresql":
         ids = db.session.execute(pick.with_for_update(skip_locked=True)).scalars().all()
         if ids:
@@ -94,32 +97,63 @@ def claim(*, now: datetime | None = None, limit: int = BATCH, worker: str | None
     return list(ids)
 
 
-def run_once(*, now: datetime | None = None, limit: int = BATCH, worker: str | None = None) -> WorkerResult:
-    """Claim one batch and send it. Each message's outcome is committed on its own."""
+class LiveTransport:
+    """Hands rendered messages to the real channels: SMTP, the SMS provider, the letter store.
+
+    The worker renders every message itself and gives the result to a transport; the
+    simulator (portal/simulator/engine.py) passes one that records instead of sending,
+    so what it shows is rendered and routed by this same code.
+    """
+
+    def __init__(self):
+        self.session = email_channel.EmailSession()
+
+    def email(self, message: Message, outgoing: email_channel.OutgoingEmail) -> str:
+        self.session.send(outgoing)
+        return email_channel.message_id(message)
+
+    def sms(self, message: Message, body: str) -> str:
+        return sms_channel.provider().send(message.recipient, body)
+
+    def letter(self, message: Message, day: date, html: str) -> str:
+        return letter_channel.store(message, day, letter_channel.pdf_from_html(html))
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def run_once(*, now: datetime | None = None, limit: int = BATCH, worker: str | None = None,
+             transport=None, debtor_ids=None) -> WorkerResult:
+    """Claim one batch and send it. Each message's outcome is committed on its own.
+
+    `transport` (default: the live channels) and `debtor_ids` (only these debtors' messages)
+    are for the simulator; the command line and the daemon use the defaults.
+    """
     now = now or utcnow()
-    ids = claim(now=now, limit=limit, worker=worker)
+    ids = claim(now=now, limit=limit, worker=worker, debtor_ids=debtor_ids)
     result = WorkerResult(claimed=len(ids))
-    session = email_channel.EmailSession()
+    transport = transport or LiveTransport()
     try:
         for message_id in ids:
-            _deliver(message_id, now, session, result)
+            _deliver(message_id, now, transport, result)
             db.session.commit()
     finally:
-        session.close()
+        transport.close()
     return result
 
 
-def drain(*, now: datetime | None = None, worker: str | None = None, limit: int = BATCH) -> WorkerResult:
+def drain(*, now: datetime | None = None, worker: str | None = None, limit: int = BATCH, transport=None,
+          debtor_ids=None) -> WorkerResult:
     """Send until nothing is due (`flask worker --once`)."""
     total = WorkerResult()
     while True:
-        result = run_once(now=now, worker=worker, limit=limit)
+        result = run_once(now=now, worker=worker, limit=limit, transport=transport, debtor_ids=debtor_ids)
         total = total + result
         if result.claimed == 0:
             return total
 
 
-def _deliver(message_id: int, now: datetime, session: email_channel.EmailSession, result: WorkerResult) -> None:
+def _deliver(message_id: int, now: datetime, transport, result: WorkerResult) -> None:
     message = db.session.get(Message, message_id, populate_existing=True)
     if message is None or message.status != MessageStatus.SENDING.value:
         return
@@ -131,7 +165,7 @@ def _deliver(message_id: int, now: datetime, session: email_channel.EmailSession
         result.cancelled += 1
         return
     try:
-        provider_id, subject = _send(message, session, now)
+        provider_id, subject = _send(message, transport, now)
     except ChannelError as exc:
         _failed(message, exc, now, result)
         return
@@ -154,24 +188,23 @@ def _deliver(message_id: int, now: datetime, session: email_channel.EmailSession
     result.sent += 1
 
 
-def _send(message: Message, session: email_channel.EmailSession, now: datetime) -> tuple[str, str | None]:
+def _send(message: Message, transport, now: datetime) -> tuple[str, str | None]:
     merchant = db.session.get(Merchant, message.merchant_id)
     if message.channel == "email":
         if not message.recipient:
             raise ChannelError("no email address", permanent=True)
         rendered = render.render_email(message)
-        session.send(email_channel.build(message, merchant, rendered.subject, rendered.text, rendered.html))
-        return email_channel.message_id(message), rendered.subject
+        outgoing = email_channel.build(message, merchant, rendered.subject, rendered.text, rendered.html)
+        return transport.email(message, outgoing), rendered.subject
     if message.channel == "sms":
         if not message.recipient:
             raise ChannelError("no phone number", permanent=True)
         body = render.render_sms(message)
-        return sms_channel.provider().send(message.recipient, body), None
+        return transport.sms(message, body), None
     if message.channel == "letter":
         html = render.render_letter_html(message)
-        pdf = letter_channel.pdf_from_html(html)
         subject = render.render_email(message, link="").subject if message.template else None
-        return letter_channel.store(message, today_for(merchant.timezone, now), pdf), subject
+        return transport.letter(message, today_for(merchant.timezone, now), html), subject
     raise ChannelError(f"unknown channel {message.channel!r}", permanent=True)
 
 

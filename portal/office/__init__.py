@@ -95,6 +95,7 @@ from portal.office import cases, outbox, settings, users  # noqa: E402,F401
 from portal.office import payments  # noqa: E402,F401
 from portal.office import webhooks  # noqa: E402,F401
 from portal.office import texts  # noqa: E402,F401
+from portal.simulator import views as simulator_views  # noqa: E402,F401
 from portal.office import actions, audit_log, debtors, invoices, keys  # noqa: E402,F401
 
 

@@ -101,6 +101,15 @@ def build(message: Message, merchant: Merchant, subject: str, text: str, html: s
                          message_id(message))
 
 
+def check_recipient(outgoing: OutgoingEmail) -> tuple[bool, str]:
+    """(needs SMTPUTF8, the address as sent); a permanent ChannelError when it cannot be sent at all."""
+    try:
+        utf8 = outgoing.needs_smtputf8()
+        return utf8, outgoing.recipient if utf8 else wire_address(outgoing.recipient)[0]
+    except AddressError as exc:
+        raise ChannelError(str(exc), permanent=True) from exc
+
+
 class EmailSession:
     """One SMTP connection for a batch of messages (opened on first use)."""
 
@@ -109,11 +118,7 @@ class EmailSession:
         self._conn = None
 
     def send(self, outgoing: OutgoingEmail) -> None:
-        try:
-            utf8 = outgoing.needs_smtputf8()
-            recipient = outgoing.recipient if utf8 else wire_address(outgoing.recipient)[0]
-        except AddressError as exc:
-            raise ChannelError(str(exc), permanent=True) from exc
+        utf8, recipient = check_recipient(outgoing)
         try:
             if self._conn is None:
                 self._ctx = mail.connect()
