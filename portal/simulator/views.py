@@ -24,9 +24,10 @@ from portal.domain.money import MoneyError, parse_minor
 from portal.simulator import engine as sim
 from portal.dunning.labels import DEFAULT_RULES
 from portal.extensions import db
-from portal.i18n import format_day, format_minor, status_label
+from portal.i18n import CHANNELS, format_day, format_minor, status_label
 from portal.models import Debtor, Invoice, Policy
 from portal.office import bp, register_nav
+from portal.office.texts import LANGUAGE_LABELS as LANGUAGES
 
 register_nav("office.simulator", lazy_pgettext("simulator", "Simulator"))
 
@@ -43,8 +44,6 @@ ACTIONS = {
     "pay_half": _l("pays half of the open amount"),
 }
 KINDS = {"person": lazy_pgettext("simulator", "Consumer"), "business": lazy_pgettext("simulator", "Business customer")}
-LANGUAGES = {"de": _l("German"), "en": _l("English")}
-CHANNELS = {"email": _l("Email"), "sms": _l("SMS"), "letter": _l("Letter")}
 
 
 @dataclass

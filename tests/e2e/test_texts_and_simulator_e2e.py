@@ -17,6 +17,8 @@ from portal.clock import today_for
 from portal.extensions import db
 from portal.models import Message, MessageText
 from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer
+from tests.e2e.test_office_e2e import PASSWORD, _context, _sign_in
+from tests.e2e.test_office_e2e import _no_sideways_scroll as _fits
 from tests.factories import make_invoice, make_merchant, make_user
 
 pytestmark = BROWSER_MARKS
@@ -25,7 +27,6 @@ pytest.importorskip("playwright.sync_api")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "texts-simulator"
 DOCS = ROOT / "docs" / "screenshots"
-PASSWORD = "correct horse battery"
 
 
 class Site(LiveServer):
@@ -52,22 +53,6 @@ def site(tmp_path_factory):
     s = Site(tmp_path_factory.mktemp("texts-sim-e2e"))
     yield s
     s.stop()
-
-
-def _context(browser, size, *, js=True):
-    return browser.new_context(viewport=size, locale="de-DE", java_script_enabled=js)
-
-
-def _sign_in(page, site):
-    page.goto(site.base + "/office/login")
-    page.fill("#email", "admin@garden.example")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(site.base + "/office/")
-
-
-def _fits(page) -> bool:
-    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
 def _shot(page, name: str) -> None:
