@@ -171,6 +171,11 @@ def sandbox():
         # transaction would be one, and releasing it would commit. Take the write lock now.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    # The run remembers per process which base rates it has caught held-back interest up with;
+    # what it catches up in here is rolled back, so that memory must be too.
+    from portal.dunning import run as dunning_run
+
+    caught_up = dict(dunning_run._caught_up_with)
     try:
         with app.app_context():
             db.session.registry.set(session)
@@ -179,6 +184,8 @@ def sandbox():
         session.close()
         outer.rollback()
         connection.close()
+        dunning_run._caught_up_with.clear()
+        dunning_run._caught_up_with.update(caught_up)
 
 
 class RecordingTransport:
