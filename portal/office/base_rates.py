@@ -45,7 +45,7 @@ def _errors_for(exc: InvalidBaseRate) -> dict[str, str]:
     if exc.reason == "range":
         return {"rate": _("A base rate between %(low)s %% and %(high)s %% is expected. Please check the figure.",
                           low=format_percent_number(RATE_MIN, 0), high=format_percent_number(RATE_MAX, 0))}
-    return {"rate": _("Please enter the rate as a number, e.g. 1,27 or −0,88.")}
+    return {"rate": _("Please enter the rate as a number, e.g. 1.27 or −0.88.")}
 
 
 def _parse_day(text: str) -> date | None:

@@ -151,3 +151,27 @@ def test_the_shipped_table_holds_1_27_percent_from_1_january_2026_as_published_b
     lines = cli(runner, "base-rates", "list").splitlines()
     assert "2026-01-01    1.27 %  shipped" in lines
     assert "2026-07-01  not entered" in lines
+
+
+def test_the_agency_gets_interest_entered_after_an_export_in_the_next_export_as_a_supplement_once(app, runner):
+    import io
+    import json
+    import zipfile
+
+    from portal.dunning.handover import export
+
+    merchant = make_merchant()
+    make_debtor_invoice(merchant, "standard", "RE-1", due=DUE)
+    drive(runner, DUE - timedelta(days=5), date(2026, 8, 5))
+    first = export(merchant, actor="test")
+    db.session.commit()
+    assert (first.claims, first.supplements) == (1, 0)
+    cli(runner, "base-rates", "set", "2026-07-01", "2.02", "--today", "2026-08-10")
+    second = export(merchant, actor="test")
+    db.session.commit()
+    assert (second.claims, second.supplements) == (0, 1)
+    with zipfile.ZipFile(io.BytesIO(second.data)) as archive:
+        supplement, = json.loads(archive.read("claims.json"))["supplements"]
+    # 2 July–3 August 2026 at 7.02 % (base rate 2.02 % + 5 points): 6.35 EUR, reported as an interest supplement
+    assert (supplement["kind"], supplement["amount"], supplement["interest_supplement"]) == ("interest", "6.35", True)
+    assert export(merchant, actor="test").supplements == 0

@@ -102,3 +102,24 @@ def test_the_rate_is_written_with_its_make_up_in_the_readers_language(app, langu
         assert format_interest_rate("10.27", "1.27") == business
         assert format_interest_rate("4.12", "-0.88").endswith("\u22120,88 % + 5 Prozentpunkte)" if language == "de"
                                                               else "\u22120.88 % + 5 percentage points)")
+
+
+@pytest.mark.parametrize("language, line", [
+    ("de", "7,02 % p. a. (Basiszinssatz 2,02 % + 5 Prozentpunkte) auf 1.000,00 € vom 02.07.2026 bis 06.07.2026 (5 Tage)"),
+    ("en", "7.02 % p. a. (base rate 2.02 % + 5 percentage points) on €1,000.00 from Jul 2, 2026 to Jul 6, 2026 (5 days)"),
+])
+def test_an_email_itemises_each_interest_period_with_the_rate_and_its_make_up(app, language, line):
+    from flask import g, render_template
+
+    from portal.domain.money import Money
+
+    segment = {"from": date(2026, 7, 2), "to": date(2026, 7, 6), "days": 5, "principal": Money(100000, "EUR"),
+               "base_rate": "2.02", "rate": "7.02"}
+    item = {"number": "RE-1", "order_ref": None, "due_date": date(2026, 6, 1), "principal": Money(100000, "EUR"),
+            "open": Money(100096, "EUR"), "paid_minor": 0, "interest_refused": None,
+            "charges": [{"label": "interest", "amount": Money(96, "EUR"), "segments": [segment]}]}
+    with app.test_request_context():
+        g.locale = language
+        for name in ("email/partials/_items.txt", "email/partials/_items.html"):
+            text = " ".join(render_template(name, items=[item], total=Money(100096, "EUR")).replace("\xa0", " ").split())
+            assert line in text, text
