@@ -66,6 +66,12 @@ def current_table() -> BaseRateTable:
     return table
 
 
+def current_version() -> tuple:
+    """The version of the entries the last `current_table()` call found (empty before the first)."""
+    cached = _cached
+    return cached[0] if cached is not None else ()
+
+
 def forget_cache() -> None:
     """Tests that replace the database under a running process call this (a new database restarts ids)."""
     global _cached

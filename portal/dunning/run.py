@@ -124,7 +124,7 @@ _caught_up_with: dict[int, tuple] = {}  # merchant id -> the base rates its held
 def _catch_up(merchant: Merchant, today: date) -> None:
     """Interest a missing rate held back, once per process and table (a release that ships a new rate restarts us)."""
     table = base_rates.current_table()
-    key = tuple(sorted(day for day, rate in table.rates.items() if rate is not None))
+    key = (base_rates.current_version(), tuple(sorted((day, rate) for day, rate in table.rates.items() if rate is not None)))
     if _caught_up_with.get(merchant.id) == key:
         return
     held_back.catch_up(merchant, table, today)

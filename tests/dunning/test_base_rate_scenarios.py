@@ -175,3 +175,29 @@ def test_the_agency_gets_interest_entered_after_an_export_in_the_next_export_as_
     # 2 July–3 August 2026 at 7.02 % (base rate 2.02 % + 5 points): 6.35 EUR, reported as an interest supplement
     assert (supplement["kind"], supplement["amount"], supplement["interest_supplement"]) == ("interest", "6.35", True)
     assert export(merchant, actor="test").supplements == 0
+
+
+def test_a_running_worker_charges_the_held_back_interest_when_another_process_enters_the_rate(app, runner, database_url):
+    """`flask worker` calls the daily run in a long-lived process: a rate committed elsewhere counts at its next pass."""
+    from decimal import Decimal
+
+    from sqlalchemy import create_engine, insert
+
+    from portal.dunning.run import run
+    from portal.models.types import utcnow
+
+    merchant = make_merchant()
+    invoice = make_debtor_invoice(merchant, "standard", "RE-1", due=DUE)
+    for n in range(-5, 66):
+        run(today=DUE + timedelta(days=n), merchant=merchant)  # handed over on 3 August with no interest
+    assert interest_entries(invoice.id) == []
+    other = create_engine(database_url)  # e.g. `flask base-rates set` on another machine
+    with other.begin() as conn:
+        conn.execute(insert(BaseRateEntry.__table__).values(valid_from=date(2026, 7, 1), rate_percent=Decimal("2.02"),
+                                                            actor="cli:ops", entered_at=utcnow()))
+    other.dispose()
+    run(today=date(2026, 8, 12), merchant=merchant)
+    # 2 July–3 August, 33 days at 7.02 % → 6.35 EUR, as a supplement for the agency
+    assert interest_entries(invoice.id) == [(635, date(2026, 8, 12), f"interest:{invoice.id}:2026-07-02..2026-08-03", "after_handover")]
+    run(today=date(2026, 8, 13), merchant=merchant)
+    assert len(interest_entries(invoice.id)) == 1
