@@ -44,11 +44,12 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_app(db_path: Path):
+def make_app(db_path: Path | str):
     from portal import create_app
 
+    url = db_path if isinstance(db_path, str) and "://" in db_path else f"sqlite:///{db_path}"
     return create_app({
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}", "TESTING": True, "SECRET_KEY": "bench",
+        "SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "SECRET_KEY": "bench",
         "SQLALCHEMY_ENGINE_OPTIONS": {}, "RATELIMIT_ENABLED": False,
     })
 
@@ -63,6 +64,9 @@ def seed(db_path: Path, invoices: int) -> None:
 
     app = make_app(db_path)
     with app.app_context():
+        if db.engine.dialect.name == "postgresql":  # a fresh schema each time: the tables start empty, unanalysed
+            db.session.execute(__import__("sqlalchemy").text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            db.session.commit()
         db.create_all()
         merchant = Merchant(slug="bench", name="Bench", legal_name="Bench GmbH", iban="DE89370400440532013000")
         db.session.add(merchant)
@@ -148,12 +152,15 @@ def phase_parse(camt: Path) -> dict:
     return {"seconds": time.perf_counter() - start, "transactions": count, "peak_mb": peak_mb()}
 
 
-def phase_reconcile(db_path: Path, camt: Path) -> dict:
+def phase_reconcile(db_path: Path | str, camt: Path, analyze: bool = True) -> dict:
     from sqlalchemy import select
 
     from portal.extensions import db
     from portal.models import Merchant
+    from portal.payments import reconcile
     from portal.payments.reconcile import import_statements
+
+    reconcile.ANALYZE = analyze
 
     app = make_app(db_path)
     with app.app_context():
@@ -177,32 +184,43 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--invoices", type=int, default=1_000_000)
     parser.add_argument("--keep", help="work in this directory and keep the files")
-    parser.add_argument("--phase", choices=["parse", "reconcile"], help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help="run against this database (e.g. a throw-away PostgreSQL database; "
+                        "its public schema is dropped) instead of a SQLite file; then the reconcile phase runs twice "
+                        "on a freshly seeded schema, without and with ANALYZE as the import grows")
+    parser.add_argument("--phase", choices=["parse", "reconcile", "reconcile-no-analyze"], help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "parse":
         print(json.dumps(phase_parse(Path(args.paths[0]))))
         return
-    if args.phase == "reconcile":
-        print(json.dumps(phase_reconcile(Path(args.paths[0]), Path(args.paths[1]))))
+    if args.phase in ("reconcile", "reconcile-no-analyze"):
+        target = args.paths[0] if "://" in args.paths[0] else Path(args.paths[0])
+        print(json.dumps(phase_reconcile(target, Path(args.paths[1]), analyze=args.phase == "reconcile")))
         return
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="settle-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     db_path, camt = work / "bench.sqlite3", work / "statement.xml"
+    target = args.database_url or str(db_path)
     try:
         db_path.unlink(missing_ok=True)
         t = time.perf_counter()
-        seed(db_path, args.invoices)
+        seed(target, args.invoices)
         generate(camt, args.entries, args.invoices)
         print(f"setup: {args.invoices} invoices, {args.entries} entries ({camt.stat().st_size / 2**20:.1f} MB) "
               f"in {time.perf_counter() - t:.1f} s (not timed)")
         parse = child("parse", str(camt))
-        reconcile = child("reconcile", str(db_path), str(camt))
+        if args.database_url:
+            plain = child("reconcile-no-analyze", target, str(camt))
+            print(f"reconcile without ANALYZE: {plain['seconds']:.2f} s, {plain['booked']} booked")
+            seed(target, args.invoices)
+        reconcile = child("reconcile", target, str(camt))
         print(f"parse-only: {parse['seconds']:.2f} s, {parse['transactions']} transactions, peak RSS {parse['peak_mb']:.0f} MB")
         print(f"reconcile:  {reconcile['seconds']:.2f} s, {reconcile['booked']} booked, {reconcile['unmatched']} unmatched, "
               f"peak RSS {reconcile['peak_mb']:.0f} MB (process before import: {reconcile['peak_before_mb']:.0f} MB)")
         print(f"ratio reconcile / parse-only: {reconcile['seconds'] / parse['seconds']:.2f}x")
+        if args.database_url:
+            print(f"ratio without ANALYZE / with: {plain['seconds'] / reconcile['seconds']:.2f}x")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -16,6 +16,7 @@ from portal.debtor.pagecache import render_page
 from portal.debtor.queries import (case_headings, handed_over_claims, invoice_of, open_invoices, overview_invoices, preselected, timeline,
                                    paid_by, total_of, with_requested_plans)
 from portal.domain import stepup
+from portal.domain.money import Money
 from portal.extensions import db, limiter
 from portal.models import Debtor, Event
 
@@ -37,6 +38,10 @@ def overview():
     cases = case_headings(debtor)
     views = with_requested_plans(debtor, overview_invoices(debtor, today(debtor)), cases)
     due = tuple(preselected(views, portal_session.asked_invoices()))
+    from portal.payments.credits import debtor_credits
+
+    credited = debtor_credits(debtor)
+    credits = tuple((inv.number, Money(-inv.open_minor, inv.currency)) for inv in credited)
     viewed(debtor, "overview")
     # The busiest page: served from the page cache, keyed by exactly what it shows (see pagecache).
     from portal.domain.statement import totals
@@ -45,7 +50,9 @@ def overview():
     handed = handed_over_claims(debtor)
     return render_page("debtor/overview.html", debtor, invoices=views, totals=tuple(total_of(views)), cases=cases,
                        due_totals=tuple(total_of(due)), due_count=len(due), handed_over=handed,
-                       handed_over_totals=tuple(totals(c.open for c in handed)), agency=agency_card(debtor.merchant_id) if handed else None)
+                       handed_over_totals=tuple(totals(c.open for c in handed)), agency=agency_card(debtor.merchant_id) if handed else None,
+                       credits=credits,
+                       credit_totals=tuple(totals(amount for _, amount in credits)))
 
 
 @bp.route("/portal/invoices/<int:invoice_id>")

@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from flask import g, render_template, request, url_for
 from flask import redirect as _redirect
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -118,6 +119,39 @@ def invoice_write_off(invoice_id: int):
         audit("invoice.write_off", {"amount_minor": remainder, "currency": invoice.currency, "reason": reason}, invoice=invoice)
     db.session.commit()
     return _done(_back_to(invoice), _("The remaining amount has been written off."))
+
+
+@bp.post("/invoices/<int:invoice_id>/credit/refund")
+def invoice_credit_refund(invoice_id: int):
+    from portal.payments import credits
+
+    invoice = scoped_get(Invoice, invoice_id)
+    note = (request.form.get("note") or "").strip()[:200] or None
+    try:
+        amount = credits.refund(invoice, on=_today(), actor=_actor(), note=note)
+    except credits.CreditError:
+        return _invoice_error(invoice, pgettext("office credit", "This invoice holds no credit any more."))
+    audit("credit.refund", {"amount_minor": amount, "currency": invoice.currency, "note": note}, invoice=invoice)
+    db.session.commit()
+    return _done(_back_to(invoice), pgettext("office credit", "The refund of the credit has been recorded."))
+
+
+@bp.post("/invoices/<int:invoice_id>/credit/apply")
+def invoice_credit_apply(invoice_id: int):
+    from portal.payments import credits
+
+    invoice = scoped_get(Invoice, invoice_id)
+    try:
+        target = scoped_get(Invoice, int(request.form.get("target") or 0))
+        amount = credits.apply(invoice, target, on=_today(), actor=_actor())
+    except (ValueError, credits.CreditError):
+        return _invoice_error(invoice, pgettext(
+            "office credit", "The credit can only be set against another open invoice of the same customer in the same currency."))
+    audit("credit.apply", {"amount_minor": amount, "currency": invoice.currency, "to_invoice": target.id,
+                           "to_number": target.number}, invoice=invoice)
+    db.session.commit()
+    return _done(_back_to(invoice), pgettext("office credit", "The credit has been set against invoice %(number)s.",
+                                             number=target.number))
 
 
 # -- escalation ----------------------------------------------------------------------------------

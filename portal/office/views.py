@@ -6,6 +6,7 @@ from flask import g, render_template
 from portal import ledger
 from portal import timeline as presenter
 from portal.clock import today_for
+from portal.domain.money import Money
 from portal.models import Invoice
 from portal.office import bp, scoped_get
 
@@ -17,7 +18,11 @@ def invoice_detail(invoice_id: int):
 
 def invoice_page(invoice: Invoice, status: int = 200, error: str | None = None):
     """The invoice with its balance, actions and timeline (again with `error` and 422 after a bad form)."""
+    from portal.payments import credits
+
     return render_template(
         "office/invoice.html", invoice=invoice, totals=ledger.itemised(invoice),
         timeline=presenter.for_invoice(invoice), error=error, today=today_for(g.merchant.timezone),
+        credit_targets=credits.offset_targets(invoice) if invoice.open_minor < 0 else [],
+        credit=Money(-invoice.open_minor, invoice.currency) if invoice.open_minor < 0 else None,
     ), status

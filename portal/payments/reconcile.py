@@ -55,6 +55,7 @@ from portal.models.types import utcnow
 from portal.payments.booking import book_shares
 
 CHUNK = 1000
+ANALYZE = True  # PostgreSQL: refresh statistics as a large import grows the tables (bench/reconcile_camt.py turns it off)
 BULK = True  # book runs of payments set-based (ledger.book_many); False: one by one through ledger.book
 # ZIPs of statements (portal.domain.ziparchive): real unpacked bytes per member and in total, members.
 ZIP_LIMITS = ziparchive.Limits(members=10_000, member_bytes=512 * 1024 * 1024, total_bytes=2 * 1024 ** 3)
@@ -317,7 +318,7 @@ def _analyze_when_grown(merchant: Merchant, outcome: FileResult) -> None:
     """PostgreSQL: refresh the planner's statistics of the tables a large import fills, each time the
     import has doubled what it wrote (at 5,000, 10,000, 20,000 … entries): a plan made while
     `bank_entry` was empty would otherwise scan it for every batch."""
-    if db.engine.dialect.name != "postgresql":
+    if not ANALYZE or db.engine.dialect.name != "postgresql":
         return
     last = outcome.analyzed_at
     if outcome.entries < max(5000, 2 * last):
@@ -384,7 +385,29 @@ def _book_payments(merchant: Merchant, record: BankStatementFile, txs: Sequence[
                           "ref": share["ref"]}}]
 
     results = ledger.book_many(shares, kind="payment", source="bank", actor=actor, held=held, then=overpaid)
+    _after_payments(merchant, [(shares[k], results[k]) for k in range(len(shares))], actor=actor, balances=paid)
     _receipts(paid, results, today=today)
+
+
+def _after_payments(merchant: Merchant, booked, *, actor: str, balances=()) -> None:
+    """Small remainders and credits the payments just left (`portal.payments.credits`): written off or handed
+    to staff; staff told about credits. `booked`: (share row, booking) pairs; `balances`: the receipts'
+    balances after each payment, corrected for what was written off."""
+    from portal.payments import credits
+
+    fresh = [(share, result) for share, result in booked if result is not None and result.created]
+    if not fresh:
+        return
+    handled = credits.small_remainders(
+        merchant, [(share["invoice_id"], share["booked_on"], share["ref"]) for share, result in fresh
+                   if 0 < result.open_minor <= (merchant.remainder_tolerance_minor or 0)], actor=actor)
+    for _, _, _, _, after in balances:
+        for invoice_id, action in handled.items():
+            if action == "write_off" and invoice_id in after:
+                after[invoice_id] = 0
+    for share, result in fresh:
+        if result.open_minor < 0:
+            credits.overpaid(merchant, [share["invoice_id"]], ref=share["ref"])
 
 
 def _receipts(paid, results, *, today: date) -> None:
@@ -454,10 +477,14 @@ def _book_entry(entry: BankEntry, invoices: Sequence[Invoice], *, method: str, b
             db.session.refresh(invoice, attribute_names=["open_minor"])
     shares = split(entry.amount_minor, [inv.open_minor for inv in ordered])
     pairs = [(inv, share) for inv, share in zip(ordered, shares) if share > 0]
-    book_shares(
+    booked = book_shares(
         pairs, kind="payment", source="bank", ref=_ledger_ref(entry), booked_on=booked_on, actor=actor,
         memo="Bank transfer", data={"payer": entry.debtor_name, "method": method},
     )
+    merchant = db.session.get(Merchant, entry.merchant_id)
+    _after_payments(merchant, [({"invoice_id": inv.id, "booked_on": booked_on, "ref": _ledger_ref(entry)},
+                                ledger.BulkBooking(inv.id, True, inv.open_minor, inv.status)) for inv, _ in booked],
+                   actor=actor)
     from portal.payments import receipts
 
     if pairs:
