@@ -52,6 +52,9 @@ class SettingsForm(FlaskForm):
     plan_grace_days = IntegerField(_l("Installments: days of grace before a late rate ends the plan"), validators=[InputRequired(), NumberRange(0, 60)])
     promise_max_days = IntegerField(_l("Promise to pay: latest date, in days from today"), validators=[InputRequired(), NumberRange(1, 90)])
     case_sla_business_days = IntegerField(_l("Answer requests within (business days)"), validators=[InputRequired(), NumberRange(1, 30)])
+    remainder_tolerance = StringField(_l("Bank payments: remainder that is not dunned (e.g. bank charges)"), validators=[InputRequired()])
+    remainder_action = SelectField(_l("Bank payments: such a remainder is"), choices=[])  # choices: office/settings.py
+    credit_handling = SelectField(_l("Overpayments: the customer is told their credit will be"), choices=[])
     stripe_secret_key = PasswordField(_l("Stripe secret key (leave empty to keep)"), validators=[Optional(), Length(max=255)])
     stripe_webhook_secret = PasswordField(_l("Stripe webhook signing secret (leave empty to keep)"), validators=[Optional(), Length(max=255)])
     clear_stripe = BooleanField(_l("Remove the stored Stripe keys"))

@@ -21,10 +21,12 @@ PLAIN_FIELDS = (
     "general_partner", "supervisory_chair", "street", "postal_code", "city", "support_email", "support_phone", "support_hours",
     "account_holder", "logo_url", "primary_color", "accent_color", "imprint_url", "privacy_url", "link_ttl_days",
     "link_step_up", "business_flat_fee", "plan_max_rates", "plan_first_rate_days", "plan_include_charges",
-    "plan_grace_days", "promise_max_days", "case_sla_business_days", "holiday_state",
+    "plan_grace_days", "promise_max_days", "case_sla_business_days", "holiday_state", "remainder_action", "credit_handling",
 )
 MONEY_FIELDS = {"dunning_fee_cap": "dunning_fee_cap_minor", "letter_cost": "letter_cost_minor", "plan_min_rate": "plan_min_rate_minor",
-                "plan_max_total": "plan_max_total_minor"}
+                "plan_max_total": "plan_max_total_minor", "remainder_tolerance": "remainder_tolerance_minor"}
+REMAINDER_ACTIONS = {"write_off": _l("written off at once"), "staff": _l("shown to staff, reminders paused")}
+CREDIT_HANDLING = {"refund": _l("refunded to their account"), "offset": _l("set against an open or the next invoice")}
 CURRENCY = "EUR"  # the merchant's rules are set in the currency of its home market
 
 LEGAL_FORM_LABELS = {
@@ -89,6 +91,8 @@ def settings():
     form = SettingsForm(obj=merchant)
     form.legal_form.choices = [(key, str(label)) for key, label in LEGAL_FORM_LABELS.items()]
     form.holiday_state.choices = holiday_state_choices()
+    form.remainder_action.choices = [(k, str(v)) for k, v in REMAINDER_ACTIONS.items()]
+    form.credit_handling.choices = [(k, str(v)) for k, v in CREDIT_HANDLING.items()]
     if not form.is_submitted():
         form.iban.data = merchant.iban
         for field, column in MONEY_FIELDS.items():
