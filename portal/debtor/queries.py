@@ -202,6 +202,7 @@ class TimelineItem:
     subject: str | None = None
     amount: Money | None = None
     method: str | None = None  # for payments: card, bank, shop
+    periods: tuple = ()  # for interest: (first day, last day, rate, base rate) of each period as booked
 
 
 PAYMENT_METHODS = {"stripe": "card", "bank": "bank", "api": "shop"}
@@ -214,6 +215,11 @@ def paid_by(invoice: Invoice) -> str | None:
         return None
     last = max(payments, key=lambda e: (e.booked_on, e.id or 0))
     return PAYMENT_METHODS.get(last.source)
+
+
+def _periods(entry: LedgerEntry) -> tuple:
+    return tuple((date.fromisoformat(s["from"]), date.fromisoformat(s["to"]), s["rate"], s.get("base_rate"))
+                 for s in (entry.data or {}).get("segments") or ())
 
 
 def timeline(debtor: Debtor, view: InvoiceView) -> list[TimelineItem]:
@@ -237,7 +243,8 @@ def timeline(debtor: Debtor, view: InvoiceView) -> list[TimelineItem]:
     entry: LedgerEntry
     for entry in invoice.entries:
         items.append(TimelineItem(entry.booked_on, display_kind(entry), amount=Money(abs(entry.amount_minor), entry.currency),
-                                  method=PAYMENT_METHODS.get(entry.source) if entry.kind == "payment" else None))
+                                  method=PAYMENT_METHODS.get(entry.source) if entry.kind == "payment" else None,
+                                  periods=_periods(entry) if entry.kind == "interest" else ()))
     order = {"issued": 0, "due": 2}
     return sorted(items, key=lambda i: (i.on, order.get(i.kind, 1)))
 

@@ -201,3 +201,20 @@ def test_a_running_worker_charges_the_held_back_interest_when_another_process_en
     assert interest_entries(invoice.id) == [(635, date(2026, 8, 12), f"interest:{invoice.id}:2026-07-02..2026-08-03", "after_handover")]
     run(today=date(2026, 8, 13), merchant=merchant)
     assert len(interest_entries(invoice.id)) == 1
+
+
+def test_the_debtor_sees_each_interest_period_with_its_rate_and_make_up_in_the_portal(app, runner, client):
+    import re
+    from html import unescape
+
+    from portal.links import token_for
+
+    merchant = make_merchant()
+    invoice = make_debtor_invoice(merchant, "standard", "RE-1", due=DUE)
+    drive(runner, DUE - timedelta(days=5), date(2026, 7, 10))
+    cli(runner, "base-rates", "set", "2026-07-01", "2.02", "--today", "2026-07-10")
+    assert client.get(f"/p/{token_for(invoice.debtor)}").status_code == 303
+    page = client.get(f"/portal/invoices/{invoice.id}").get_data(as_text=True)
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", page)).replace("\xa0", " ").split())
+    assert "0,96 €" in text
+    assert "7,02 % p. a. (Basiszinssatz 2,02 % + 5 Prozentpunkte) vom 02.07.2026 bis 06.07.2026" in text
