@@ -202,7 +202,9 @@ def entry_record(entry: LedgerEntry, invoice: Invoice, handed_at: datetime | Non
         "source": entry.source, "reference": entry.external_ref, "memo": entry.memo,
         "legal_basis": LEGAL_BASIS_TEXT.get(label) if label else None,
         "after_handover": _after_handover(entry, invoice, handed_at), "supplement": supplement,
+        # Interest caught up after a late base rate carries data.supplement (docs/dunning.md, "Interest supplements").
         "interest_supplement": bool(entry.kind == "interest" and (data.get("supplement") or data.get("catch_up"))),
+        "supplement_reason": data.get("supplement") if entry.kind == "interest" and isinstance(data.get("supplement"), str) else None,
     }
     if entry.kind == "interest":
         record["periods"] = [_period(s, entry.currency) for s in data.get("segments", [])]

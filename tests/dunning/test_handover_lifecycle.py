@@ -323,3 +323,29 @@ def test_a_merchant_text_for_the_handover_notice_must_keep_the_data_protection_i
         assert errors == {"notice": "Die Übergabemitteilung muss die Datenschutzhinweise zur Übermittlung an das "
                                     "Inkassounternehmen behalten (Art. 13 und 14 DSGVO)."}
         assert problems(shop, "handover_notice", "de", {"notice": "Hinweise zum Datenschutz (DSGVO): {{ creditor }}"}) == {}
+
+
+def test_a_base_rate_entered_after_the_first_export_reaches_the_agency_as_an_interest_supplement_in_the_next_export_once(app, runner):
+    """§ 288 BGB interest is never lost: a claim handed over on Mon 3 August 2026 while the rate for the half-year
+    from 1 July 2026 was unknown; 2.02 % is entered on 10 August. Consumer: 2 July–3 August, 33 days at 7.02 % on
+    1,000.00 = 1000 × 33 × 7.02 / 36500 = 6.35 (portal/dunning/interest.py books it, marked supplement)."""
+    merchant = make_merchant()
+    agency_for(merchant)
+    invoice = make_debtor_invoice(merchant, "standard", "RE-1", due=date(2026, 6, 1))
+    for n in range(-5, 66):
+        assert runner.invoke(args=["dunning", "run", "--today", (date(2026, 6, 1) + timedelta(days=n)).isoformat()]).exit_code == 0
+    assert db.session.get(Invoice, invoice.id).closed_on == date(2026, 8, 3)
+    doc, tables, _ = export_now(merchant)
+    [row] = tables["claims.csv"]
+    assert (row["interest_total"], row["running_interest_from"], row["running_interest_rate"]) == ("0.00", "2026-08-04", "")
+    result = runner.invoke(args=["base-rates", "set", "2026-07-01", "2.02", "--today", "2026-08-10"])
+    assert result.exit_code == 0, result.output
+    doc, tables, _ = export_now(merchant)
+    [change] = doc["supplements"]
+    assert (change["invoice_number"], change["kind"], change["amount"], change["booked_on"]) == ("RE-1", "interest", "6.35", "2026-08-10")
+    assert change["interest_supplement"] is True and change["supplement_reason"] == "after_handover"
+    [period] = tables["interest.csv"]
+    assert (period["from"], period["to"], period["days"], period["base_rate"], period["rate"], period["interest"]) == (
+        "2026-07-02", "2026-08-03", "33", "2.02", "7.02", "6.35")
+    doc, tables, _ = export_now(merchant)
+    assert doc["supplements"] == [] and tables["interest.csv"] == []
