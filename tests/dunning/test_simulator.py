@@ -25,19 +25,23 @@ GROUPS = {
     "standard": ("1980-05-05", "person", {}),
     "business": (None, "business", {"company": "Beispiel GmbH"}),
 }
-# Days from today to the due date: before the pre-due reminder, at each step, late imports past several steps.
-DUE_OFFSETS = [20, 3, 0, -7, -10, -21, -30, -35, -49, -60, -75, -100, 12]
+# Days from today to the due date: before the pre-due reminder, at each step, late imports past several
+# steps, and (a third of them) far enough ahead that the final notice and its letter fall after the 120 days.
+DUE_OFFSETS = [20, 80, 3, 75, 0, -7, 85, -21, -35, 72, -49, -60, 78, -100, 12]
+ORDER = ["mobile", "standard", "business", "older", "mobile", "standard", "business"]  # fewer letter-first customers
 
 
 def _sample(merchant, today: date) -> list[Invoice]:
-    """50 invoices across every group, due dates reaching every step type, some without email (letters)."""
+    """50 invoices across every group, due dates reaching every step type, some without email (letters),
+    and ten customers with two invoices each (reminded in one message)."""
     invoices = []
     for n in range(50):
-        group = list(GROUPS)[n % 4]
+        d = n // 2 if n < 20 else n - 10  # customers 0-9 have two invoices each
+        group = ORDER[d % len(ORDER)]
         born, kind, extra = GROUPS[group]
         due = today + timedelta(days=DUE_OFFSETS[n % len(DUE_OFFSETS)])
-        debtor = {"external_ref": f"K-{n:03d}", "kind": kind, "name": f"Kunde {n}", "language": "de" if n % 3 else "en",
-                  "date_of_birth": born, "email": None if n % 7 == 3 else f"kunde{n}@example.de", **extra,
+        debtor = {"external_ref": f"K-{d:03d}", "kind": kind, "name": f"Kunde {d}", "language": "de" if d % 3 else "en",
+                  "date_of_birth": born, "email": None if d % 7 == 3 else f"kunde{d}@example.de", **extra,
                   "address": {"street": "Hauptstraße 5", "postal_code": "70173", "city": "Stuttgart", "country": "DE"}}
         amount = f"{40 + n * 37}.{n % 100:02d}"
         invoices.append(make_invoice(merchant, f"RE-{n:03d}", issue_date=(due - timedelta(days=14)).isoformat(),
@@ -119,6 +123,7 @@ def test_fifty_invoices_simulated_equal_the_real_run_and_worker_day_by_day(app, 
     today = date.today()
     invoices = _sample(merchant, today)
     numbers = {inv.number for inv in invoices}
+    debtor_of = {inv.number: inv.debtor_id for inv in invoices}  # the run sends one message per customer and day
     ids = [inv.id for inv in invoices]
     policies = db.session.execute(select(Policy.id).where(Policy.merchant_id == merchant_id)).scalars().all()
     before = _counts()
@@ -135,7 +140,8 @@ def test_fifty_invoices_simulated_equal_the_real_run_and_worker_day_by_day(app, 
     assert not (tmp_path / "storage" / "letters").exists()
 
     assert set(simulated) == numbers
-    assert single[invoices[5].number] == simulated[invoices[5].number]
+    single_number = invoices[5].number  # shares its customer with RE-004: both are simulated together
+    assert single[single_number] == simulated[single_number] and set(single) == {"RE-004", "RE-005"}
 
     # The sample reaches every step type, every channel, fees, default and handover.
     steps = {step for o in simulated.values() for _, _, step in o["messages"]}
@@ -171,4 +177,22 @@ def test_fifty_invoices_simulated_equal_the_real_run_and_worker_day_by_day(app, 
     for number in sorted(numbers):
         assert simulated[number] == real[number], number
     to_debtors = [m for m in inbox.messages if "buchhaltung@" not in str(m["To"])]
-    assert len(to_debtors) == sum(1 for o in simulated.values() for _, c, _ in o["messages"] if c == "email") > 0
+    emails = {(debtor_of[n], day) for n, o in simulated.items() for day, channel, _ in o["messages"] if channel == "email"}
+    assert len(to_debtors) == len(emails) > 0
+    assert any(len({n for n in simulated if debtor_of[n] == d}) == 2 for d, _ in emails)  # a message for two invoices
+
+
+def test_worker_now_sends_only_what_is_due_at_that_moment(app, smtp, runner):
+    merchant = make_merchant()
+    today = date.today()
+    due = today - timedelta(days=10)
+    make_invoice(merchant, "RE-1", issue_date=(due - timedelta(days=14)).isoformat(), due_date=due.isoformat(),
+                 debtor={"external_ref": "K-1", "kind": "person", "name": "Erika Beispiel", "email": "erika@example.de"})
+    assert runner.invoke(args=["dunning", "run", "--today", today.isoformat()]).exit_code == 0
+    past = runner.invoke(args=["worker", "--once", "--now", (today - timedelta(days=1)).isoformat() + "T12:00"])
+    assert past.exit_code == 0 and past.output.startswith("0 sent") and smtp.raw == []
+    evening = simulator.worker_time(today, merchant.timezone).isoformat()
+    sent = runner.invoke(args=["worker", "--once", "--now", evening])
+    assert sent.output.startswith("1 sent") and len(smtp.raw) == 1
+    assert "only together with --once" in runner.invoke(args=["worker", "--now", evening]).output
+    assert "use YYYY-MM-DD" in runner.invoke(args=["worker", "--once", "--now", "tomorrow"]).output
