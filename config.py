@@ -44,8 +44,18 @@ class Config:
     LANGUAGES = ["de", "en"]
     BABEL_DEFAULT_LOCALE = "de"
     BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
-    # Rate-limit storage; "redis://127.0.0.1:6379" to share counters across processes.
+    # Rate-limit storage; "redis://127.0.0.1:6379" to share counters across processes. Required as soon as
+    # more than one process serves the web (gunicorn -w 2 and up): each would count on its own otherwise,
+    # and Settle warns at start when it sees several workers on memory://.
     RATELIMIT_STORAGE_URI = "memory://"
+    # Reverse proxies in front of Settle that set X-Forwarded-For / X-Forwarded-Proto (0: none, Settle
+    # faces the clients). With the right number of hops, limits count the debtor's address, not the
+    # proxy's; more hops than there are proxies would let clients choose their own address.
+    TRUSTED_PROXIES = 0
+    # Web processes sharing this configuration; set by gunicorn.conf.py from gunicorn's worker count.
+    WEB_PROCESSES = 1
+    # Shop API: answers 401 (unknown or revoked keys) per client address before it is answered 429.
+    API_AUTH_FAILURE_LIMIT = "30/minute;300/hour"
     RATELIMIT_HEADERS_ENABLED = True
     # Debtor portal, per client IP: opening links (/p/<token>), asking for a new link, the step-up check.
     PORTAL_LINK_RATE_LIMIT = "20/minute;200/day"

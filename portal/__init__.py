@@ -23,6 +23,8 @@ def create_app(config: object | dict | None = None) -> Flask:
     )
     import config as config_module
 
+    from portal import deployment
+
     if config is None or isinstance(config, dict):
         app.config.from_object(config_module.Config)
     else:
@@ -31,10 +33,12 @@ def create_app(config: object | dict | None = None) -> Flask:
     if isinstance(config, dict):
         app.config.update(config)
 
+    deployment.init_app(app)  # TRUSTED_PROXIES, and a warning when several workers count limits in memory
+
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from portal import i18n, security, web
+    from portal import i18n, inputs, security, web
     from portal.extensions import csrf, db, limiter, login, mail, migrate
 
     db.init_app(app)
@@ -48,6 +52,7 @@ def create_app(config: object | dict | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     web.init_app(app)
+    inputs.init_app(app)  # NUL bytes, lone surrogates, NaN and runaway JSON: 400/422, never a 500
 
     from portal import models  # noqa: F401  (register every table with the metadata)
     from portal.api import bp as api_bp

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from datetime import timedelta, timezone
 
-from flask import abort, g, request
+from flask import abort, current_app, g, request
 from sqlalchemy import select
 
 from portal.api import bp
 from portal.extensions import db, limiter
+from portal.inputs import api_guard
 from portal.models import ApiKey
 from portal.models.types import utcnow
 
@@ -42,5 +43,27 @@ def authenticate():
     return None
 
 
-# Guessing keys is pointless (256 bits), but a flood of bad keys is still worth slowing down.
-limiter.limit("600/minute", key_func=lambda: request.headers.get("Authorization", "")[:24] or request.remote_addr)(bp)
+# After the key is known (an unauthenticated request still answers 401): text no database can store,
+# JSON nested without end and the like answer 422 with field errors (portal.inputs).
+bp.before_request(api_guard)
+
+
+def _key_prefix() -> str:
+    return "api-key:" + (request.headers.get("Authorization", "")[:24] or request.remote_addr or "")
+
+
+def _client_address() -> str:
+    return f"api-auth-failures:{request.remote_addr}"
+
+
+def _unauthenticated(response) -> bool:
+    return response.status_code == 401
+
+
+# Each key (by its public prefix) has its own budget of requests. Guessing keys is pointless (256 bits),
+# but a flood of bad keys is still worth stopping, and a fresh made-up key must not mean a fresh budget:
+# answers 401 are counted per client address (behind a proxy: TRUSTED_PROXIES), and an address over
+# the limit is answered 429 before its key is even looked at.
+limiter.limit("600/minute", key_func=_key_prefix)(bp)
+limiter.limit(lambda: current_app.config["API_AUTH_FAILURE_LIMIT"], key_func=_client_address,
+              deduct_when=_unauthenticated)(bp)

@@ -198,10 +198,30 @@ def _error(description: str) -> dict:
 
 
 NUMBER_PARAM = {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}
-COMMON_ERRORS = {"401": _error("Missing, unknown or revoked API key")}
+COMMON_ERRORS = {
+    "401": _error("Missing, unknown or revoked API key"),
+    "429": _error("Too many requests: for this key, or too many unknown keys from this client address"),
+}
+# Answered for every operation before it runs (portal.inputs), keyed like any field error:
+# `{"debtor.name": ["must not contain NUL bytes"]}`, `{"path": [...]}`, `{"": ["is nested too deeply ..."]}`.
+INPUT_ERROR = _error("Invalid input: a field, the path or the query string holds a NUL byte or invalid Unicode "
+                  "(a lone surrogate), or the JSON body is nested too deeply; `fields` names each place")
 
 
 def spec() -> dict:
+    document = _document()
+    for item in document["paths"].values():
+        for operation in item.values():
+            if "422" in operation["responses"]:
+                description = operation["responses"]["422"]["description"]
+                operation["responses"]["422"] = _error(f"{description}; or {INPUT_ERROR['description'][0].lower()}"
+                                                       f"{INPUT_ERROR['description'][1:]}")
+            else:
+                operation["responses"]["422"] = INPUT_ERROR
+    return document
+
+
+def _document() -> dict:
     from portal.shop_webhooks import types as webhook_types
 
     return {
@@ -210,7 +230,9 @@ def spec() -> dict:
             "title": "Settle shop API",
             "version": "1.0.0",
             "description": "Push open invoices into Settle and report payments. Amounts are decimal strings "
-            "in the currency's precision; dates are calendar dates (YYYY-MM-DD).",
+            "in the currency's precision, ASCII digits only, at most 40 characters (no exponents, NaN or Infinity); "
+            "dates are calendar dates (YYYY-MM-DD). Every invalid input answers 422 with `fields` (field path → "
+            "messages), including text with NUL bytes or lone surrogates and JSON nested deeper than 32 levels.",
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],

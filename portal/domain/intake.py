@@ -14,7 +14,8 @@ from datetime import date
 from functools import lru_cache
 
 from portal.domain.email_address import address_problem
-from portal.domain.money import MAX_MINOR, MoneyError, exponent, is_currency, parse_decimal, to_minor
+from portal.domain.text import text_problem
+from portal.domain.money import MAX_AMOUNT_TEXT, MAX_MINOR, AmountTooLarge, MoneyError, exponent, is_currency, parse_decimal, to_minor
 
 _json_str = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str (C implementation)
 
@@ -22,8 +23,8 @@ KINDS = ("person", "business")
 LANGUAGES = ("de", "en")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
-_API_AMOUNT = re.compile(r"^\d+(\.\d+)?$")
-_AMBIGUOUS_AMOUNT = re.compile(r"^[-+]?\d{1,3}[.,]\d{3}$")
+_API_AMOUNT = re.compile(r"^\d+(\.\d+)?\Z", re.ASCII)  # ASCII digits only: "١٢٣" is no amount
+_AMBIGUOUS_AMOUNT = re.compile(r"^[-+]?\d{1,3}[.,]\d{3}\Z", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,10 @@ def _text(value, path: str, errors: Errors, *, required: bool, max_len: int) -> 
         text = value.strip()
         # Line breaks, tabs, odd blanks and runs of spaces never belong in these fields (the check is a fast path).
         if "  " in text or not text.isprintable():
+            problem = text_problem(text)
+            if problem:  # NUL bytes (a CSV cell) or lone surrogates: no database stores them
+                errors.add(path, problem)
+                return None
             text = " ".join(text.split())
         if not text:
             if required:
@@ -168,6 +173,9 @@ def _amount(value, currency: str | None, path: str, errors: Errors, *, lenient: 
     if not isinstance(value, str):
         errors.add(path, 'must be a decimal string such as "49.90"')
         return None
+    if len(value) > MAX_AMOUNT_TEXT:  # thousands of digits never reach int() (Python refuses > 4300)
+        errors.add(path, "is too large")
+        return None
     if not lenient and not _API_AMOUNT.match(value.strip()):
         errors.add(path, 'must be a decimal string such as "49.90"')
         return None
@@ -191,6 +199,9 @@ def _amount(value, currency: str | None, path: str, errors: Errors, *, lenient: 
         return None
     try:
         minor = to_minor(dec, currency)
+    except AmountTooLarge:
+        errors.add(path, "is too large")
+        return None
     except MoneyError:
         errors.add(path, f"has more than {exponent(currency)} decimal places for {currency}")
         return None

@@ -12,7 +12,11 @@ from functools import lru_cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
-_CURRENCIES = frozenset(list_currencies())
+# ISO 4217 also lists codes that are no money a shop invoices in: precious metals (XAU, XAG, XPT, XPD),
+# units of account and bond units (XDR, XBA…XBD, XSU, XUA), the test code XTS, "no currency" XXX and
+# withdrawn ones (XEU, XFO, XFU, XRE, XAD). Only the X codes of real currencies stay.
+_X_CURRENCIES = frozenset({"XAF", "XCD", "XCG", "XOF", "XPF"})
+_CURRENCIES = frozenset(c for c in list_currencies() if not c.startswith("X") or c in _X_CURRENCIES)
 # Largest amount in minor units that intake accepts (10 trillion EUR less a cent): balance columns
 # are 64-bit integers, and thousands of such amounts, fees and interest still fit in a sum.
 MAX_MINOR = 999_999_999_999_999
@@ -20,6 +24,10 @@ MAX_MINOR = 999_999_999_999_999
 
 class MoneyError(ValueError):
     """An amount or currency that cannot be taken as money."""
+
+
+class AmountTooLarge(MoneyError):
+    """An amount beyond MAX_MINOR minor units (what 64-bit balance columns hold with room for sums)."""
 
 
 def is_currency(code: str) -> bool:
@@ -34,14 +42,23 @@ def exponent(currency: str) -> int:
     return get_currency_precision(currency)
 
 
-_PLAIN = re.compile(r"^-?\d+(\.\d+)?$")
-_DECIMAL_COMMA = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d+)?$|^-?\d+(,\d+)?$")
-_DECIMAL_POINT_GROUPED = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+# Only ASCII digits are amounts (re.ASCII: "١٢٣" or "１２３" are refused, not read as 123); no exponents,
+# NaN or Infinity get through these patterns either.
+_PLAIN = re.compile(r"^-?\d+(\.\d+)?\Z", re.ASCII)
+_DECIMAL_COMMA = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d+)?\Z|^-?\d+(,\d+)?\Z", re.ASCII)
+_DECIMAL_POINT_GROUPED = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?\Z", re.ASCII)
+# Longer text is no amount anyone means (MAX_MINOR has 15 digits); refusing it early keeps a string of
+# thousands of digits away from int() and Decimal.
+MAX_AMOUNT_TEXT = 40
 
 
 def parse_decimal(text: str) -> Decimal:
     """A decimal from "119.00", "119,00", "1.234,56" or "1,234.56"; raises MoneyError."""
+    if not isinstance(text, str) or len(text) > MAX_AMOUNT_TEXT * 2:
+        raise MoneyError("not an amount")
     s = text.strip().replace("\u00a0", "").replace(" ", "").replace("'", "")
+    if len(s) > MAX_AMOUNT_TEXT:
+        raise MoneyError("not an amount: too many digits")
     if s.startswith("+"):
         s = s[1:]
     if _PLAIN.match(s):
@@ -62,8 +79,12 @@ def to_minor(value: Decimal, currency: str) -> int:
     """Minor units; refuses amounts more precise than the currency allows."""
     exp = exponent(currency)
     scaled = value.scaleb(exp)
+    if not scaled.is_finite():
+        raise MoneyError("not an amount")
     if scaled != scaled.to_integral_value():
         raise MoneyError(f"{currency} amounts have at most {exp} decimal places")
+    if abs(scaled) > MAX_MINOR:
+        raise AmountTooLarge("is too large")
     return int(scaled)
 
 

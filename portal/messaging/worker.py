@@ -19,7 +19,7 @@ import signal
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -257,12 +257,77 @@ def _event(message: Message, kind: str, data: dict) -> None:
                          actor="system:worker", data={"message_id": message.id, **data}))
 
 
-def run_forever(*, poll_seconds: float = 5.0, dunning: bool = True) -> None:
-    """`flask worker`: send what is due (messages, then webhooks), import uploaded files; once per merchant day, run the dunning pass first."""
+# A daily pass that failed is tried again after this long (not on every poll: the log would fill).
+DAILY_RETRY = timedelta(minutes=15)
+
+
+@dataclass
+class WorkerState:
+    """What a running worker remembers between polls: each merchant's last daily pass, and failed ones."""
+
+    done: dict = field(default_factory=dict)  # merchant id → the merchant day whose dunning pass is done
+    failed: dict = field(default_factory=dict)  # merchant id → (day, when it failed)
+
+
+def daily_pass(state: WorkerState, *, now: datetime | None = None) -> None:
+    """The dunning pass for each merchant whose day has not had one. An exception in one merchant's pass
+    (a bad policy, a database hiccup, a bug) is logged with its traceback, rolled back and tried again
+    after DAILY_RETRY; it never ends the worker nor keeps the other merchants from their pass."""
     from portal.dunning.run import run as dunning_run
+
+    now = now or utcnow()
+    try:
+        merchants = db.session.execute(select(Merchant.id, Merchant.slug, Merchant.timezone)).all()
+    except Exception:  # noqa: BLE001 — the database may be away; the next poll tries again
+        log.exception("daily pass: cannot list merchants")
+        db.session.rollback()
+        return
+    for merchant_id, slug, tz in merchants:
+        day = today_for(tz)
+        if state.done.get(merchant_id) == day:
+            continue
+        failed = state.failed.get(merchant_id)
+        if failed and failed[0] == day and now - failed[1] < DAILY_RETRY:
+            continue
+        try:
+            result = dunning_run(today=day, merchant=db.session.get(Merchant, merchant_id))
+        except Exception:  # noqa: BLE001 — logged with its traceback; the worker keeps sending
+            log.exception("daily pass for %s on %s failed; retrying in %s", slug, day, DAILY_RETRY)
+            db.session.rollback()
+            state.failed[merchant_id] = (day, now)
+            continue
+        log.info("dunning %s %s: %s", slug, day, result.summary())
+        state.done[merchant_id] = day
+        state.failed.pop(merchant_id, None)
+
+
+def tick(state: WorkerState, *, dunning: bool = True) -> int:
+    """One poll of `flask worker`: the daily pass when due, then messages, outgoing webhooks, uploaded files.
+    Returns how many items were claimed (0: idle). No exception of any part ends the worker."""
     from portal.shop_webhooks import delivery as shop_webhooks
     from portal.uploads import jobs as upload_jobs
 
+    claimed = 0
+    if dunning:
+        daily_pass(state)
+    steps = (
+        ("outbox", lambda: run_once().claimed),
+        ("webhooks", lambda: shop_webhooks.run_once(worker=worker_name()).claimed),  # outgoing webhooks to the shop
+        ("uploads", lambda: upload_jobs.run_once(worker_name())),  # files staff uploaded in the back office
+    )
+    for name, step in steps:
+        try:
+            claimed += step()
+        except Exception:  # noqa: BLE001 — logged; the next poll tries again
+            log.exception("worker: %s pass failed", name)
+            db.session.rollback()
+        finally:
+            db.session.remove()
+    return claimed
+
+
+def run_forever(*, poll_seconds: float = 5.0, dunning: bool = True) -> None:
+    """`flask worker`: send what is due (messages, then webhooks), import uploaded files; once per merchant day, run the dunning pass first."""
     stop = {"now": False}
 
     def _stop(signum, frame):  # finish the current message, then leave
@@ -270,22 +335,9 @@ def run_forever(*, poll_seconds: float = 5.0, dunning: bool = True) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    last_run: dict[int, object] = {}
+    state = WorkerState()
     while not stop["now"]:
-        if dunning:
-            for merchant in db.session.execute(select(Merchant)).scalars().all():
-                day = today_for(merchant.timezone)
-                if last_run.get(merchant.id) != day:
-                    result = dunning_run(today=day, merchant=merchant)
-                    log.info("dunning %s %s: %s", merchant.slug, day, result.summary())
-                    last_run[merchant.id] = day
-        result = run_once()
-        db.session.remove()
-        hooks = shop_webhooks.run_once(worker=worker_name())  # outgoing webhooks to the shop, same loop
-        db.session.remove()
-        uploads = upload_jobs.run_once(worker_name())  # files staff uploaded in the back office
-        db.session.remove()
-        if result.claimed == 0 and hooks.claimed == 0 and uploads == 0:
+        if tick(state, dunning=dunning) == 0:
             # Idle: wait for the next poll in small steps so SIGTERM is answered quickly.
             deadline = time.monotonic() + poll_seconds
             while not stop["now"] and time.monotonic() < deadline:

@@ -28,7 +28,15 @@ _DUMMY_HASH = generate_password_hash("settle-timing-equaliser")
 
 
 def _login_email_key() -> str:
-    return "office-login:" + (request.form.get("email") or "").strip().lower()
+    """Failed sign-ins are counted per email address *and* client address: someone guessing a user's
+    password from elsewhere uses up only their own attempts, never the real user's (who signs in from
+    their own address). Rotating addresses does not help either: each one is also held to the per-address
+    limit of every sign-in."""
+    return f"office-login:{request.remote_addr}:" + (request.form.get("email") or "").strip().lower()
+
+
+def _failed_sign_in(response) -> bool:
+    return response.status_code != 303  # a successful sign-in redirects and is not counted
 
 
 def _safe_next(target: str | None) -> str:
@@ -41,7 +49,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10/minute;100/day", methods=["POST"])
-@limiter.limit("20/hour", methods=["POST"], key_func=_login_email_key)
+@limiter.limit("20/hour", methods=["POST"], key_func=_login_email_key, deduct_when=_failed_sign_in)
 def login():
     form = LoginForm()
     status = 200

@@ -1,0 +1,86 @@
+"""SQLite under concurrency (the file database `make run` uses): transactions begin IMMEDIATE, so
+concurrent writers wait their turn instead of answering "database is locked", and two overlapping
+dunning runs end with one doing the work and the other nothing."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.dunning.run import run as dunning_run
+from portal.extensions import db
+from portal.models import Invoice, LedgerEntry, Merchant, Message
+from tests.conftest import is_postgres
+from tests.dunning.helpers import DUE, make_debtor_invoice
+from tests.factories import make_api_key, make_invoice, make_merchant
+
+pytestmark = pytest.mark.skipif(is_postgres(), reason="the SQLite file database's own locking")
+
+
+def _in_threads(app, n: int, work) -> tuple[list, list]:
+    """Run `work(i)` in n threads that start together, each in its own app context; (results, errors)."""
+    db.session.commit()  # the test's own session must not sit in a transaction (it would hold the lock)
+    start = threading.Barrier(n)
+    results: list = [None] * n
+    errors: list = []
+
+    def target(i):
+        with app.app_context():
+            try:
+                start.wait()
+                results[i] = work(i)
+            except Exception as exc:  # noqa: BLE001 — collected and asserted below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results, errors
+
+
+def test_the_test_database_is_a_file(app):
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    assert url.startswith("sqlite:///") and not url.endswith(":memory:")
+
+
+def test_twenty_concurrent_payments_on_sqlite_all_succeed(app):
+    merchant = make_merchant()
+    key = make_api_key(merchant)
+    invoice = make_invoice(merchant, "RE-1", amount="500.00",
+                           lines=[{"description": "Gartenbank", "quantity": 1, "amount": "500.00"}])
+
+    def pay(i):
+        response = app.test_client().post(
+            "/api/v1/invoices/RE-1/payments", json={"amount": "10.00", "reference": f"PAY-{i}"},
+            headers={"Authorization": f"Bearer {key}"})
+        return response.status_code, response.get_data(as_text=True)
+
+    results, errors = _in_threads(app, 20, pay)
+    assert errors == []
+    assert [status for status, _ in results] == [201] * 20, [body for status, body in results if status != 201]
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).open_minor == 50000 - 20 * 1000
+    assert db.session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "payment")) == 20
+
+
+def test_two_overlapping_dunning_runs_on_sqlite_one_does_the_work_the_other_nothing(app):
+    merchant = make_merchant()
+    for n in range(6):
+        make_debtor_invoice(merchant, ("standard", "business", "older")[n % 3], f"RE-{n}")
+    today = DUE + timedelta(days=7)
+    merchant_id = merchant.id
+
+    def run(i):
+        return dunning_run(today=today, merchant=db.session.get(Merchant, merchant_id)).messages
+
+    results, errors = _in_threads(app, 2, run)
+    assert errors == []
+    assert sorted(results)[0] == 0 and sorted(results)[1] > 0
+    sent = db.session.scalar(select(func.count()).select_from(Message).where(Message.debtor_id.is_not(None)))
+    assert sent == sorted(results)[1]
