@@ -16,7 +16,8 @@ from portal.domain.money import minor_to_str
 from portal.extensions import db
 from portal.intake import einvoice as einvoice_intake
 from portal.intake.service import IntakeConflict, submit_invoice
-from portal.models import Invoice
+from portal.models import Invoice, LedgerEntry
+from portal.payments import plausibility
 
 
 _NOT_JSON = {"": ["the body must be JSON (Content-Type: application/json)"]}
@@ -44,6 +45,14 @@ def _invoice_or_404(number: str) -> Invoice:
     if invoice is None:
         abort(404, description=f"No invoice {number!r}.")
     return invoice
+
+
+def _booked_before(reference: str) -> bool:
+    """A repeat of a payment already booked is answered as a repeat, however the balance moved since."""
+    return db.session.execute(
+        select(LedgerEntry.id).where(LedgerEntry.merchant_id == g.merchant.id, LedgerEntry.source == "api",
+                                     LedgerEntry.external_ref == reference)
+    ).first() is not None
 
 
 def _today():
@@ -94,6 +103,13 @@ def add_payment(number: str):
     data, errors = validate_payment(body, invoice.currency, today=_today())
     if errors:
         return _unprocessable(errors)
+    if not _booked_before(data.reference) and not plausibility.is_plausible(invoice, data.amount_minor):
+        plausibility.flag(invoice, amount_minor=data.amount_minor, source="api", ref=data.reference, actor=g.actor)
+        db.session.commit()
+        limit = minor_to_str(max(invoice.open_minor, 0) + plausibility.excess_limit_minor(invoice), invoice.currency)
+        return _unprocessable({"amount": [f"is implausibly large for this invoice (at most {limit} {invoice.currency} "
+                                          "is accepted); it was not booked and the shop's staff have been notified"]})
+
     def book():
         return ledger.book(
             invoice,

@@ -417,6 +417,12 @@ def _overpaid(v: View) -> str:
     return _("Overpaid by %(amount)s (kept as a credit)", amount=v.money("credit_minor"))
 
 
+@presents("payment.implausible", example={"amount_minor": 100000000, "currency": "EUR", "open_minor": 11900,
+                                         "limit_minor": 11900, "source": "api", "ref": "PP-1"})
+def _implausible(v: View) -> str:
+    return _("Payment of %(amount)s not booked: far more than is open (staff notified)", amount=v.money())
+
+
 @presents("payment.assigned", example={"bank_entry": 1})
 def _payment_assigned(v: View) -> str:
     return _("Bank payment assigned to this invoice by hand")
