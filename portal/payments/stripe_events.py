@@ -367,6 +367,83 @@ def receive(merchant: Merchant, event: dict) -> tuple[StripeEvent, bool]:
     return row, True
 
 
+_AMOUNT_KEYS = ("amount", "amount_total", "amount_received", "amount_captured", "amount_refunded")
+_ID_KEYS = ("id", "payment_intent", "charge", "client_reference_id")
+_INT32 = 2**31  # stripe_event.created is a 32-bit column (Unix seconds until 2038)
+
+
+def malformed(event) -> str | None:
+    """Why a signed body cannot be taken as a Stripe event (None: it can). Checks what the handlers read,
+    so a field of the wrong type is answered 400 and recorded instead of ending in a 500."""
+    from portal.domain.money import MAX_MINOR
+    from portal.domain.text import json_problems
+
+    if not isinstance(event, dict):
+        return "the body is not a JSON object"
+    for path, problem in json_problems(event):
+        return f"{path or 'the body'} {problem}"
+    if not isinstance(event.get("id"), str) or not 0 < len(event["id"]) <= 255:
+        return "id is not a Stripe event id"
+    if not isinstance(event.get("type"), str) or len(event["type"]) > 80:
+        return "type is not an event type"
+    created = event.get("created")
+    if created is not None and (type(created) is not int or not 0 <= created < _INT32):
+        return "created is not a Unix time"
+    if event["type"] not in HANDLERS:
+        return None  # kept and ignored; nothing reads its data
+    obj = (event.get("data") or {}).get("object") if isinstance(event.get("data"), dict) else None
+    if not isinstance(obj, dict):
+        return "data.object is not an object"
+    if not isinstance(obj.get("id"), str) or not obj["id"]:
+        return "data.object.id is missing"
+    for key in _ID_KEYS:
+        if obj.get(key) is not None and (not isinstance(obj[key], str) or len(obj[key]) > 255):
+            return f"data.object.{key} is not an id"
+    for key in _AMOUNT_KEYS:
+        value = obj.get(key)
+        if value is not None and (type(value) is not int or not 0 <= value <= MAX_MINOR):
+            return f"data.object.{key} is not an amount in minor units"
+    currency = obj.get("currency")
+    if currency is not None and (not isinstance(currency, str) or len(currency) != 3 or not currency.isascii()
+                                 or not currency.isalpha()):
+        return "data.object.currency is not a currency code"
+    metadata = obj.get("metadata")
+    if metadata is not None and (not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values())):
+        return "data.object.metadata is not a map of strings"
+    if obj.get("created") is not None and (type(obj["created"]) is not int or not 0 <= obj["created"] < _INT32):
+        return "data.object.created is not a Unix time"
+    return None
+
+
+def record_malformed(merchant: Merchant, raw: bytes, event, reason: str) -> StripeEvent:
+    """Keep a signed but unusable body (status "ignored", the reason in `error`), once per body.
+
+    Its row is keyed by a hash of the body, not by the id it claims: the id itself may be what is
+    wrong, and a real event of that id must not be taken for a repeat of the broken one.
+    """
+    import hashlib
+
+    from portal.domain.text import json_problems, text_problem
+
+    key = "malformed:" + hashlib.sha256(raw).hexdigest()[:40]
+    row = db.session.execute(
+        select(StripeEvent).where(StripeEvent.merchant_id == merchant.id, StripeEvent.event_id == key)
+    ).scalar_one_or_none()
+    if row is not None:
+        row.attempts += 1
+        return row
+    if isinstance(event, dict) and not any(True for _ in json_problems(event)):
+        payload = event
+    else:  # text no database stores: kept as escaped text
+        payload = {"body": raw[:4000].decode("ascii", "backslashreplace").replace("\x00", "\\x00")}
+    kind = event.get("type") if isinstance(event, dict) and isinstance(event.get("type"), str) else ""
+    row = StripeEvent(merchant_id=merchant.id, event_id=key, type="" if text_problem(kind) else kind[:80],
+                      created=None, payment_intent_id=None, payload=payload, status=Outcome.IGNORED, attempts=1,
+                      error=f"malformed: {reason}"[:2000], processed_at=utcnow())
+    db.session.add(row)
+    return row
+
+
 def record_failure(merchant: Merchant, event: dict, error: str) -> None:
     """After a rollback: keep the failed event (not as processed) with its error, for the retry and for staff."""
     row = db.session.execute(
