@@ -3,15 +3,14 @@
 /p/<token> turns a genuine link into a session and redirects (303) to a URL without
 the token, so the token stays out of history, later server logs and Referer headers.
 Anything else gets a friendly page with a form that sends a fresh link to the contact on
-file and answers the same whether or not anything matched.
+file and answers the same, in the same time, whether or not anything matched (the lookup is
+the worker's: portal.messaging.link_requests).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal import links
 from portal.debtor import bp, events
@@ -21,11 +20,10 @@ from portal.debtor.guard import merchant_for_page, set_locale
 from portal.domain.contact import parse_contact
 from portal.domain.links import LinkError
 from portal.extensions import db, limiter
-from portal.messaging import outbox
+from portal.messaging import link_requests
 from portal.models import Debtor, Message, MessageInvoice
 
 GONE = {"expired", "revoked"}  # the link was genuine once: 410; anything else: 404
-MAX_MATCHES = 5  # one person rarely is a customer of more shops than this on one installation
 
 
 def _link_limit() -> str:
@@ -99,34 +97,11 @@ def new_link():
             _("Please enter the email address or mobile number the shop has for you.")
         ]
         return render_template("debtor/link_invalid.html", reason="help", form=form), 422
-    for debtor in _debtors_with(contact, scope):
-        _send_new_link(debtor, contact.kind)
+    # The same work, page and status whether or not anything matches (no way to probe for customers,
+    # not even by the time the answer takes): the worker looks the contact up and sends the link.
+    link_requests.queue(contact, scope)
     db.session.commit()
-    # The same page and status whether or not anything matched: no way to probe for customers.
     return render_template("debtor/link_sent.html")
-
-
-def _debtors_with(contact, merchant_id: int | None) -> list[Debtor]:
-    column = func.lower(Debtor.email) if contact.kind == "email" else Debtor.phone
-    stmt = select(Debtor).where(column == contact.value).order_by(Debtor.id).limit(MAX_MATCHES)
-    if isinstance(merchant_id, int):
-        stmt = stmt.where(Debtor.merchant_id == merchant_id)
-    return list(db.session.scalars(stmt))
-
-
-def _send_new_link(debtor: Debtor, matched: str) -> None:
-    # At most one new link per debtor and hour, however often the form is sent.
-    hour = datetime.now(timezone.utc).strftime("%Y%m%d%H")
-    channels = ["email", "sms"] if matched == "email" else ["sms", "email"]
-    message = outbox.enqueue(
-        debtor=debtor,
-        purpose="new_link",
-        template="new_link",
-        channels=channels,
-        dedupe_key=f"new_link:{debtor.id}:{hour}",
-    )
-    if message is not None:
-        events.record(debtor, "link.requested", data={"matched": matched, "channel": message.channel})
 
 
 @bp.route("/portal/language/<lang>")

@@ -127,8 +127,13 @@ def run_once(*, now: datetime | None = None, limit: int = BATCH, worker: str | N
     """Claim one batch and send it. Each message's outcome is committed on its own.
 
     `transport` (default: the live channels) and `debtor_ids` (only these debtors' messages)
-    are for the simulator; the command line and the daemon use the defaults.
+    are for the simulator; the command line and the daemon use the defaults. For them, "send me a
+    new link" requests are looked up first, so the links they queue go out in this batch.
     """
+    if transport is None and debtor_ids is None:
+        from portal.messaging import link_requests
+
+        link_requests.process_pending()
     now = now or utcnow()
     ids = claim(now=now, limit=limit, worker=worker, debtor_ids=debtor_ids)
     result = WorkerResult(claimed=len(ids))

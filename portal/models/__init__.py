@@ -3,7 +3,7 @@ from sqlalchemy import DDL, event
 
 from portal.extensions import db
 from portal.models.merchant import ApiKey, Merchant, StaffSession, User
-from portal.models.debtor import Debtor, PortalSessionEnd
+from portal.models.debtor import Debtor, LinkRequest, PortalSessionEnd
 from portal.models.invoice import Invoice, InvoiceStatus, LedgerEntry, LedgerKind
 from portal.models.audit import Event
 from portal.models.case import Attachment, Case, CaseInvoice, CaseNote, InstallmentPlan, PlanRate
@@ -54,6 +54,7 @@ __all__ = [
     "StaffSession",
     "Debtor",
     "PortalSessionEnd",
+    "LinkRequest",
     "Event",
     "Invoice",
     "InvoiceStatus",

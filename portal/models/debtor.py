@@ -72,3 +72,29 @@ class PortalSessionEnd(db.Model):
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id", ondelete="CASCADE"), index=True, comment="Whose session it was")
     ended_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True, comment="When the debtor left; rows older than the session lifetime are dropped")
 
+
+
+class LinkRequest(db.Model):
+    """One "send me a new link" form, as sent: the worker looks the contact up and queues the message.
+
+    Every request writes exactly this row, whether or not the contact belongs to anyone, so the
+    answer (its time included) says nothing about who is a customer. Once processed, the contact is
+    erased: what remains is that a request came, not from whom.
+    """
+
+    __tablename__ = "link_request"
+    __table_args__ = (
+        CheckConstraint("contact_kind IN ('email', 'phone')", name="contact_kind_known"),
+        Index("ix_link_request_pending", "processed_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Surrogate key")
+    merchant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("merchant.id", ondelete="CASCADE"),
+        comment="The shop the page was opened for (an expired link's shop); NULL: any shop on this installation")
+    contact_kind: Mapped[str] = mapped_column(String(5), comment="email or phone: how the contact was entered")
+    contact: Mapped[str | None] = mapped_column(
+        String(254), comment="Normalised email address or E.164 number; erased once processed")
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="When the form was sent")
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="When the worker looked it up; NULL: pending")
+    matched: Mapped[int | None] = mapped_column(Integer, comment="Debtors found (only the worker knows; never shown to the requester)")
