@@ -187,7 +187,8 @@ def test_no_value_in_any_payment_field_answers_500(app, unlimited, amount, refer
     response = api.post("/api/v1/invoices/RE-P/payments", json=body)
     assert response.status_code in (200, 201, 409, 422)
     path_number = number.encode("utf-8", "replace").decode("utf-8").replace("/", "_").replace("?", "_").replace("#", "_")
-    response = api.get(f"/api/v1/invoices/{path_number or 'x'}")
+    # The plain client: the contract checker's path templates do not match line breaks, the API must.
+    response = app.test_client().get(f"/api/v1/invoices/{path_number or 'x'}", headers={"Authorization": f"Bearer {_key(app)}"})
     assert response.status_code in (200, 404, 422)
 
 
