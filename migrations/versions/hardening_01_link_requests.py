@@ -1,13 +1,13 @@
 """link requests: "send me a new link" is queued for the worker, the same row whether or not the contact is known
 
 Revision ID: hardening_01
-Revises: analytics_02
+Revises: baserate_01
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = 'hardening_01'
-down_revision = 'analytics_02'
+down_revision = 'baserate_01'
 branch_labels = None
 depends_on = None
 
