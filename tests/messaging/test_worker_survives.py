@@ -19,6 +19,12 @@ class Boom(RuntimeError):
     pass
 
 
+@pytest.fixture(autouse=True)
+def _worker_log_enabled(monkeypatch):
+    # Alembic's fileConfig (tests/test_migrations.py runs it in this process) disables existing loggers.
+    monkeypatch.setattr(logging.getLogger("portal.messaging.worker"), "disabled", False)
+
+
 @pytest.fixture
 def two_merchants(app):
     return make_merchant("broken-shop"), make_merchant("fine-shop")
