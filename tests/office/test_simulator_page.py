@@ -141,3 +141,15 @@ def test_the_form_alone(signed_in, merchant_a):
 
 def test_signed_out_staff_are_sent_to_the_login(client, app):
     assert client.get("/office/simulator").status_code in (302, 303)
+
+
+def test_a_customer_without_open_invoices_is_told_so(signed_in, merchant_a):
+    invoice = _overdue_invoice(merchant_a)
+    from portal import ledger
+
+    ledger.book(invoice, kind="payment", amount_minor=invoice.open_minor, source="staff", external_ref="paid-in-full",
+                booked_on=date.today(), actor="test")
+    db.session.commit()
+    assert invoice.status == "paid"
+    text = _text(signed_in.get("/office/simulator", query_string={"run": "1", "mode": "debtor", "customer": "K-77"}))
+    assert "keine offene Rechnung zum Simulieren" in text
