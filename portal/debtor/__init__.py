@@ -9,3 +9,4 @@ from flask import Blueprint
 bp = Blueprint("debtor", __name__)
 
 from portal.debtor import guard, entry, pages, payment, requests, preferences, branding  # noqa: E402,F401
+from portal.debtor import logo  # noqa: E402,F401

@@ -13,7 +13,8 @@ from portal.extensions import db
 from portal.models import Merchant
 
 # Pages anyone may open: the link entry, the "new link" form, the language switch, brand CSS.
-PUBLIC = {"debtor.enter", "debtor.new_link", "debtor.link_help", "debtor.language", "debtor.brand_css", "debtor.favicon"}
+PUBLIC = {"debtor.enter", "debtor.new_link", "debtor.link_help", "debtor.language", "debtor.brand_css", "debtor.favicon",
+          "debtor.brand_logo"}
 # Pages a debtor may open before passing the step-up check.
 BEFORE_STEP_UP = {"debtor.verify", "debtor.contact", "debtor.leave"}
 

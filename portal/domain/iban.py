@@ -8,7 +8,26 @@ from schwifty.exceptions import SchwiftyException
 
 
 class BankAccountError(ValueError):
-    """An IBAN or BIC that is not valid."""
+    """An IBAN or BIC that is not valid; `reason` says what is wrong for messages people read:
+    checksum, length, country, format, bank_code (with `bank_code`) or bic (`field` is then "bic")."""
+
+    def __init__(self, message: str, reason: str = "format", *, field: str = "iban", bank_code: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+        self.bank_code = bank_code
+
+
+def _reason(exc: SchwiftyException) -> str:
+    from schwifty import exceptions as e
+
+    if isinstance(exc, e.InvalidChecksumDigits):
+        return "checksum"
+    if isinstance(exc, e.InvalidLength):
+        return "length"
+    if isinstance(exc, e.InvalidCountryCode):
+        return "country"
+    return "format"
 
 
 @dataclass(frozen=True)
@@ -36,15 +55,15 @@ def validate_bank_account(iban: str, bic: str | None = None) -> BankAccount:
     try:
         parsed = IBAN(iban, validate_bban=True)
     except SchwiftyException as exc:
-        raise BankAccountError(f"invalid IBAN: {exc}") from None
+        raise BankAccountError(f"invalid IBAN: {exc}", _reason(exc)) from None
     if parsed.country_code in _COMPLETE_BANK_REGISTERS and parsed.bank is None:
-        raise BankAccountError(f"invalid IBAN: unknown bank code {parsed.bank_code}")
+        raise BankAccountError(f"invalid IBAN: unknown bank code {parsed.bank_code}", "bank_code", bank_code=parsed.bank_code)
     bic_value = None
     if bic:
         try:
             bic_value = str(BIC(bic.replace(" ", "")))
         except SchwiftyException as exc:
-            raise BankAccountError(f"invalid BIC: {exc}") from None
+            raise BankAccountError(f"invalid BIC: {exc}", "bic", field="bic") from None
     else:
         try:
             found = parsed.bic

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, g, redirect, request, session, url_for
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 
 from portal.extensions import db, login
 from portal.models import Event, StaffSession, User
@@ -51,12 +52,19 @@ def load_user(user_id: str) -> User | None:
     return user if row is not None and row.user_id == user.id else None
 
 
+def _signed_in() -> bool:
+    """Set the staff member, their merchant and language on `g` (also for error pages raised before the views)."""
+    if not current_user.is_authenticated:
+        return False
+    g.user = current_user
+    g.merchant = current_user.merchant
+    g.locale = current_user.language
+    return True
+
+
 @bp.before_request
 def require_login():
-    if current_user.is_authenticated:
-        g.user = current_user
-        g.merchant = current_user.merchant
-        g.locale = current_user.language
+    if _signed_in():
         return None
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
@@ -105,7 +113,48 @@ def forbidden(error):
     from flask import render_template
 
     return render_template("office/forbidden.html"), 403
+
+
+def _back() -> str | None:
+    """The form the request came from, when it is one of ours (for a "back" link)."""
+    from urllib.parse import urlsplit
+
+    referrer = request.referrer or ""
+    parts = urlsplit(referrer)
+    if parts.netloc == request.host and parts.path.startswith("/office/"):
+        return parts.path
+    return None
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(error):
+    """An expired or missing form token: say what happened and what to do (not "try again later")."""
+    from flask import render_template
+    from flask_babel import gettext as _
+
+    return render_template(
+        "office/request_error.html", heading=_("The form has expired"), back=_back() if _signed_in() else None,
+        message=_("For your security, forms in the back office are valid for a limited time and only in the browser window "
+                  "that opened them. Please open the page again and repeat your entry; nothing was saved."),
+    ), 400
+
+
+@bp.errorhandler(413)
+def upload_too_large(error):
+    """A file above MAX_CONTENT_LENGTH never reaches the view: explain it on the page."""
+    from flask import current_app, render_template
+    from flask_babel import gettext as _
+
+    from portal.office.uploads import filesize
+
+    _signed_in()
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    return render_template(
+        "office/request_error.html", heading=_("The file is too large"), back=_back(),
+        message=_("Files of up to %(size)s can be uploaded; nothing was imported. Please split the file into smaller "
+                  "files (for CSV: fewer lines per file) and upload them one after the other.", size=filesize(limit)),
+    ), 413
 from portal.office import dashboard  # noqa: E402,F401
-from portal.office import uploads  # noqa: E402,F401
+from portal.office import logo, uploads  # noqa: E402,F401
 from portal.office import agency  # noqa: E402,F401
 from portal.office import base_rates  # noqa: E402,F401

@@ -13,6 +13,7 @@ from portal.domain.money import MoneyError, minor_to_str, parse_minor
 from portal.extensions import db
 from portal.office import audit, bp, register_nav, require_admin
 from portal.office.forms import SettingsForm
+from portal.uploads import logo
 
 register_nav("office.settings", _l("Settings"), admin_only=True)
 
@@ -69,6 +70,21 @@ def _company_errors(form) -> dict[str, str]:
     return errors
 
 
+def bank_account_message(exc: BankAccountError) -> str:
+    """What is wrong with the IBAN or BIC, in words a merchant can act on."""
+    return {
+        "checksum": lambda: _("The check digits of this IBAN do not match, probably a typing error. Please compare it with "
+                              "your bank statement."),
+        "length": lambda: _("This IBAN does not have the right length (in Germany 22 characters: DE and 20 digits)."),
+        "country": lambda: _("This IBAN does not begin with a valid country code (such as DE)."),
+        "format": lambda: _("This IBAN is not built the way IBANs of its country are. Please check it."),
+        "bank_code": lambda: _("There is no bank with the sort code %(code)s given in this IBAN. Please check the IBAN.",
+                               code=exc.bank_code),
+        "bic": lambda: _("This BIC is not valid (8 or 11 characters, e.g. COBADEFFXXX). Leave the field empty and it is "
+                         "found from the IBAN."),
+    }.get(exc.reason, lambda: _("This IBAN is not built the way IBANs of its country are. Please check it."))()
+
+
 def masked(secret: str | None) -> str | None:
     """Enough of a key to recognise it, never enough to use it."""
     if not secret:
@@ -101,10 +117,13 @@ def settings():
     status = 200
     if form.validate_on_submit():
         errors = _company_errors(form)
+        if logo.is_external(form.logo_url.data):
+            errors["logo_url"] = _("Logos from other websites are not shown, because the portal loads nothing from third "
+                                   "parties. Please upload the image on the logo page instead.")
         try:
             account = validate_bank_account(form.iban.data, form.bic.data or None)
         except BankAccountError as exc:
-            errors["iban"] = str(exc)
+            errors[exc.field] = bank_account_message(exc)
         money = {}
         for field, column in MONEY_FIELDS.items():
             try:

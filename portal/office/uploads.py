@@ -83,7 +83,8 @@ def queue_upload(kind: str, field: str):
     upload = request.files.get(field)
     if upload is None or not upload.filename:
         return None, str(refusal("missing", kind))
-    data = upload.read()
+    with upload.stream:  # a large part is spooled to a temporary file: close it now
+        data = upload.read()
     try:
         job = jobs.queue(g.merchant, g.user.id, kind, upload.filename, data)
     except jobs.UploadRefused as exc:

@@ -645,6 +645,8 @@ _staff("staff.texts.update", lambda v: _("Message texts changed (version %(versi
 _staff("staff.bank_statement.imported", lambda v: _("Bank statement %(file)s imported: %(booked)s payments booked",
                                                    file=v.get("file", ""), booked=v.get("booked", 0)),
        {"file": "camt.xml", "booked": 3})
+_staff("staff.settings.logo", lambda v: _("Logo removed") if v.get("action") == "removed" else _("New logo uploaded"),
+       {"action": "uploaded", "bytes": 20480})
 _staff("staff.upload.queued", lambda v: _("File %(file)s uploaded for import", file=v.get("file", "")),
        {"job": 1, "file": "rechnungen.csv", "upload": "invoices", "bytes": 2048})
 _staff("staff.bank_entry.assigned", lambda v: _("Bank payment of %(amount)s assigned by hand", amount=v.money()),

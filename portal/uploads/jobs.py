@@ -64,7 +64,8 @@ def _progress_path(job: UploadJob) -> Path:
     return upload_path(job).with_name(job.storage_key + ".progress")
 
 
-# Largest upload per kind (bytes): the CSV is read into memory whole, like the command line does.
+# Largest upload per kind (bytes; MAX_CONTENT_LENGTH caps every request below that): the CSV is read into
+# memory whole, like the command line does.
 LIMITS = {"invoices": 100 * 1024 * 1024, "bank_statement": 200 * 1024 * 1024, "einvoice": 200 * 1024 * 1024}
 
 
@@ -77,8 +78,9 @@ def sniff(kind: str, data: bytes) -> None:
     is_xml = head[:1] == b"<" or data[:2] in (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<") or data[:4] == b"\x00\x00\xfe\xff"
     if not data:
         raise UploadRefused("empty")
-    if len(data) > LIMITS[kind]:
-        raise UploadRefused("too_large", megabytes=LIMITS[kind] // (1024 * 1024))
+    limit = min(LIMITS[kind], current_app.config.get("MAX_CONTENT_LENGTH") or LIMITS[kind])
+    if len(data) > limit:
+        raise UploadRefused("too_large", megabytes=limit // (1024 * 1024))
     if kind == "invoices":
         if is_zip or is_pdf or is_xml or b"\x00" in data[:4096]:
             raise UploadRefused("not_csv")
