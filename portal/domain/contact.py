@@ -44,12 +44,22 @@ _GROUPED = re.compile(r"[\s\-/()]")
 
 def readable_phone(value: str | None) -> str:
     """A phone number as people read it: written as the shop wrote it when it has separators
-    ("+49 711 123456-0"); a bare E.164 number gets its country code set apart ("+49 71112345600")."""
+    ("+49 711 123456-0"); a bare E.164 number is grouped by its numbering plan ("+49 711 12345600"),
+    or, where the plan does not know it, gets its country code set apart."""
     if not value:
         return ""
     text = " ".join(value.split())
     if _GROUPED.search(text) or not text.startswith("+"):
         return text
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is not None and phonenumbers.is_possible_number(number):
+        # The numbering plan knows where the area code ends: "+49 711 12345600", "+49 170 1234567".
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     digits = text[1:]
     # Country codes are prefix-free: +1 and +7 have one digit, these have two, the rest three.
     two = {"20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48", "49",
