@@ -139,6 +139,10 @@ def add_payment(number: str):
         db.session.refresh(invoice)
         receipts.queue(invoice.debtor, [invoice], ref=data.reference, method="shop", paid_on=data.received_on,
                        amount_minor=data.amount_minor)
+        if invoice.open_minor < 0:  # an overpayment: a credit the debtor sees, staff are told
+            from portal.payments import credits
+
+            credits.overpaid(invoice.merchant, [invoice.id], ref=data.reference)
     db.session.commit()
     db.session.refresh(invoice)
     payload = {

@@ -3,7 +3,8 @@
 Every share goes through `portal.ledger.book` with its own external reference
 (`<payment ref>:<invoice id>`), so a repeat of the same payment is a no-op per invoice
 and the ledger's escalation hook sees every change. An overpayment stays on the last
-invoice as a negative open balance (credit) and is recorded as a `payment.overpaid` event.
+invoice as a negative open balance (credit), is recorded as a `payment.overpaid` event and staff are told
+(`portal.payments.credits.overpaid`).
 """
 from __future__ import annotations
 
@@ -49,4 +50,7 @@ def book_shares(
                 db.session.add(Event.on_invoice(invoice, "payment.overpaid", actor, {
                     "credit_minor": -invoice.open_minor, "currency": invoice.currency, "source": source, "ref": ref,
                 }))
+                from portal.payments import credits  # staff are told, whichever way the money came
+
+                credits.overpaid(invoice.merchant, [invoice.id], ref=ref)
     return booked

@@ -148,3 +148,16 @@ def test_the_debtor_sees_the_credit_and_what_happens_next_in_the_portal(merchant
         assert "Your credit" in text and "€10.00" in text
     assert expected in text
     assert "amount_minor" not in text and "credit_handling" not in text and "-1000" not in text
+
+
+def test_an_overpayment_the_shop_reports_through_the_api_also_tells_staff(merchant, client):
+    from tests.factories import make_api_key
+
+    invoice = make_invoice(merchant, "RE-9", amount="80.00")
+    response = client.post("/api/v1/invoices/RE-9/payments", json={"amount": "95.00", "reference": "PP-1", "received_on": "2026-01-10"},
+                           headers={"Authorization": f"Bearer {make_api_key(merchant)}"})
+    assert response.status_code == 201
+    [notice] = staff_notices("staff_credit")
+    assert notice.context["invoice_number"] == "RE-9" and notice.recipient == "team@garden.example"
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).open_minor == -1500
