@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, insert
 
-# (key, offset, template, fee_minor, legal, payment_days, notice_286)
+# (key, offset, template, fee_minor (by letter: postage and print, at most merchant.letter_cost_minor; email and
+# SMS cost 0), legal, payment_days, notice_286)
 STEPS = [
     ("pre_due", -3, "pre_due_reminder", 0, "reminder", 0, True),
     ("reminder", 7, "payment_reminder", 0, "reminder", 7, False),
     ("notice_1", 21, "first_notice", 0, "default_notice", 10, False),
-    ("notice_2", 35, "second_notice", 250, "reminder", 10, False),
-    ("final", 49, "final_notice", 250, "final_notice", 10, False),
+    ("notice_2", 35, "second_notice", 125, "reminder", 10, False),
+    ("final", 49, "final_notice", 125, "final_notice", 10, False),
     ("handover", 63, "handover_notice", 0, "handover", 0, False),
 ]
 

@@ -158,3 +158,4 @@ from portal.office import dashboard  # noqa: E402,F401
 from portal.office import logo, uploads  # noqa: E402,F401
 from portal.office import agency  # noqa: E402,F401
 from portal.office import base_rates  # noqa: E402,F401
+from portal.office import policies  # noqa: E402,F401

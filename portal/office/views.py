@@ -7,7 +7,9 @@ from portal import ledger
 from portal import timeline as presenter
 from portal.clock import today_for
 from portal.domain.money import Money
-from portal.models import Invoice
+from portal.extensions import db
+from portal.models import Invoice, Policy
+from portal.policies import service as policy_service
 from portal.office import bp, scoped_get
 
 
@@ -25,4 +27,6 @@ def invoice_page(invoice: Invoice, status: int = 200, error: str | None = None):
         timeline=presenter.for_invoice(invoice), error=error, today=today_for(g.merchant.timezone),
         credit_targets=credits.offset_targets(invoice) if invoice.open_minor < 0 else [],
         credit=Money(-invoice.open_minor, invoice.currency) if invoice.open_minor < 0 else None,
+        policy=db.session.get(Policy, invoice.dunning_policy_id) if invoice.dunning_policy_id else None,
+        groups=policy_service.current_groups(g.merchant.id),
     ), status

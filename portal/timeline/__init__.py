@@ -642,6 +642,16 @@ _staff("staff.user.password_changed", lambda v: _("Password changed"), {"user_id
 _staff("staff.settings.update", lambda v: _("Shop settings changed"), {"changed": ["name"]})
 _staff("staff.texts.update", lambda v: _("Message texts changed (version %(version)s)", version=v.get("version", "")),
        {"kind": "first_notice", "language": "de", "version": 2, "action": "save"})
+_staff("staff.policy.saved", lambda v: _("Dunning policy “%(group)s” saved as version %(version)s", group=v.get("group", ""),
+                                         version=v.get("version", "")),
+       {"group": "Standard", "group_id": 1, "version": 2, "previous_version": 1, "changed": ["steps"]})
+_staff("staff.invoice.policy_moved", lambda v: (
+    _("Moved from the dunning policy “%(old)s” (version %(old_v)s) to “%(new)s” (version %(new_v)s)", old=v.get("from"),
+      old_v=v.get("from_version"), new=v.get("to", ""), new_v=v.get("to_version", ""))
+    if v.get("from") else _("Put under the dunning policy “%(new)s” (version %(new_v)s)", new=v.get("to", ""),
+                            new_v=v.get("to_version", ""))),
+       {"from": "Standard", "from_version": 1, "to": "Ältere Kundschaft", "to_version": 2, "level": 2,
+        "next_action_on": "2026-02-01"})
 _staff("staff.bank_statement.imported", lambda v: _("Bank statement %(file)s imported: %(booked)s payments booked",
                                                    file=v.get("file", ""), booked=v.get("booked", 0)),
        {"file": "camt.xml", "booked": 3})

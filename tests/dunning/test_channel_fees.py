@@ -44,15 +44,21 @@ def test_the_notice_that_causes_default_is_free_even_by_letter(app):
     assert db.session.scalars(select(LedgerEntry).where(LedgerEntry.invoice_id == invoice.id)).all() == []
 
 
-def test_a_letter_first_debtor_pays_the_letter_costs_for_each_notice_in_default(app):
+def test_a_letter_first_debtor_pays_the_letter_fee_for_each_notice_in_default_never_above_the_letter_costs(app):
+    cheap = make_merchant(letter_cost_minor=95, dunning_fee_cap_minor=250)
+    first = make_debtor_invoice(cheap, "older", "RE-0")
+    for day in (7, 21, 35):
+        run(today=DUE + timedelta(days=day))
+    [fee] = db.session.scalars(select(LedgerEntry).where(LedgerEntry.invoice_id == first.id, LedgerEntry.kind == "fee")).all()
+    assert fee.amount_minor == 95  # min(1,25 € step, 0,95 € letter costs)
     merchant = make_merchant(letter_cost_minor=145, dunning_fee_cap_minor=250)
     invoice = make_debtor_invoice(merchant, "older", "RE-1")
     for day in (7, 21, 35, 49):
         run(today=DUE + timedelta(days=day))
     fees = db.session.scalars(select(LedgerEntry).where(LedgerEntry.invoice_id == invoice.id, LedgerEntry.kind == "fee")
                               .order_by(LedgerEntry.id)).all()
-    # second notice and final notice by letter: 2 × 1,45 € (the step's 2,50 € is more than a letter costs)
-    assert [(f.amount_minor, f.data["channel"]) for f in fees] == [(145, "letter"), (145, "letter")]
+    # second notice and final notice by letter: 2 × 1,25 € (the step's letter fee, below the letter's 1,45 €)
+    assert [(f.amount_minor, f.data["channel"]) for f in fees] == [(125, "letter"), (125, "letter")]
 
 
 def _flat_fee_invoice():

@@ -66,7 +66,7 @@ def charges_of(invoice_id):
 
 def test_consumer_charges_to_the_cent_with_a_fee_only_for_the_letter_at_its_actual_cost(app):
     """Dunning fees reflect actual costs: the second notice goes by email (fee 0), the final notice by letter,
-    charged at postage and print (1,45 €, the merchant's setting), below the step's 2,50 € and the cap."""
+    charged at the step's letter fee (1,25 €), below the merchant's letter costs (1,45 €) and the cap."""
     merchant = make_merchant(dunning_fee_cap_minor=250, letter_cost_minor=145)
     invoice = make_debtor_invoice(merchant, "standard", "RE-1")
     sent = drive(70, DUE - timedelta(days=5))
@@ -79,15 +79,15 @@ def test_consumer_charges_to_the_cent_with_a_fee_only_for_the_letter_at_its_actu
         # no fee: the second notice went by email
         # final notice (day 49): 7–20 July, 14 days at 6.27 % → 1000 × 14 × 6.27 / 365 = 2.40
         ("interest", 240, d(49), f"interest:{invoice.id}:{d(49).isoformat()}"),
-        ("fee", 145, d(49), f"fee:{invoice.id}:final"),  # min(2,50 step, 1,45 letter costs, 2,50 cap)
+        ("fee", 125, d(49), f"fee:{invoice.id}:final"),  # min(1,25 step, 1,45 letter costs, 2,50 cap)
         # handover (day 63): 21 July–3 August, 14 days → 2.40, no fee
         ("interest", 240, d(63), f"interest:{invoice.id}:{d(63).isoformat()}"),
     ]
-    assert db.session.get(Invoice, invoice.id).open_minor == 100000 + 86 + 240 + 145 + 240
+    assert db.session.get(Invoice, invoice.id).open_minor == 100000 + 86 + 240 + 125 + 240
     # Every message itemises what is open: the final notice shows its fee and both interest bookings.
     final_items = next(items for day, template, _, items in sent if template == "final_notice")
-    assert final_items[0]["fees_minor"] == 145 and final_items[0]["interest_minor"] == 326
-    assert final_items[0]["open_minor"] == 100000 + 86 + 240 + 145
+    assert final_items[0]["fees_minor"] == 125 and final_items[0]["interest_minor"] == 326
+    assert final_items[0]["open_minor"] == 100000 + 86 + 240 + 125
 
 
 def test_business_debtor_pays_interest_at_nine_points_and_the_40_euro_flat_fee(app):
