@@ -142,10 +142,10 @@ def policy_new():
 
 @bp.route("/policies/<int:group_id>", methods=["GET", "POST"])
 def policy_edit(group_id: int):
-    require_admin()
     base = service.current_version(g.merchant.id, group_id)
     if base is None:
-        abort(404)
+        abort(404)  # another merchant's group answers 404, whoever asks
+    require_admin()
     if request.method == "POST":
         return _submit(base)
     return _editor(service.draft_of(base), base=base, errors={})
@@ -158,7 +158,7 @@ def _draft_from_request() -> Draft:
             abort(400)
         draft, errors = service.from_form(request.form)
         if errors or not draft.steps:
-            abort(422)
+            abort(404)
         return draft
     draft = previews.unsign(request.args.get("draft", ""), _secret())
     if draft is None or not draft.steps:
@@ -180,8 +180,8 @@ def _step_preview(step: int, language: str):
 @bp.route("/policies/preview/<int:step>/<language>/email.html", methods=["GET", "POST"])
 def policy_preview_email(step: int, language: str):
     """The step's email as the customer's mail program shows it: a separate URL that runs and loads nothing."""
-    require_admin()
     shown = _step_preview(step, language)
+    require_admin()
     response = Response(shown.preview.email.html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"
@@ -193,8 +193,8 @@ def policy_preview_email(step: int, language: str):
 
 @bp.route("/policies/preview/<int:step>/<language>/letter.pdf", methods=["GET", "POST"])
 def policy_preview_letter(step: int, language: str):
-    require_admin()
     shown = _step_preview(step, language)
+    require_admin()
     response = Response(pdf_from_html(shown.preview.letter_html), mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'inline; filename="step-{step + 1}-{language}.pdf"'
     response.headers["Cache-Control"] = "no-store"

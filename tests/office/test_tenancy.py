@@ -7,6 +7,7 @@ import pytest
 from portal.cases import service
 from portal.cases.service import Upload
 from portal.extensions import db
+from portal.models import Policy
 from tests.factories import make_invoice, make_user
 from tests.office.conftest import csrf_from
 
@@ -72,7 +73,8 @@ def extra_foreign_ids(merchant_b, invoice) -> dict[str, int]:
     db.session.commit()
     return {"kind": "unknown_kind", "language": "de", "version": 1, "job_id": upload.id,  # texts: unknown kinds answer 404 before the role check
             "message_id": message.id, "entry_id": bank_entry.id, "endpoint_id": endpoint.id, "delivery_id": hook.id,
-            "key_id": key.id}
+            "key_id": key.id, "group_id": db.session.query(Policy).filter_by(merchant_id=merchant_b.id).first().group_id,
+            "step": 0}  # policy previews: without a signed draft of this merchant there is nothing to show
 
 
 def office_rules(app):
