@@ -33,7 +33,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import and_, case, exists, func, or_, select
 
-from portal.models import Case, CaseInvoice, CaseNote, Event, Invoice, LedgerEntry, Message, MessageInvoice
+from portal.models import Case, CaseInvoice, CaseNote, Event, Invoice, LedgerEntry, Message, MessageInvoice, Policy
 
 BUCKETS = ("not_due", "0_30", "31_60", "61_90", "90_plus")
 RECEIVED_KINDS = ("payment", "refund", "chargeback", "reversal")  # money in, less money back
@@ -60,10 +60,15 @@ def _moment(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=timezone.utc)
 
 
+def _group_versions(group_id: int):
+    """Every version of a customer group (the editor saves versions; the group's id is its first version's)."""
+    return select(Policy.id).where(or_(Policy.id == group_id, Policy.lineage_id == group_id))
+
+
 def _invoice_filter(scope: Scope, inv=Invoice):
     conds = [inv.merchant_id == scope.merchant_id, inv.currency == scope.currency]
     if scope.group is not None:
-        conds.append(inv.dunning_policy_id == scope.group)
+        conds.append(inv.dunning_policy_id.in_(_group_versions(scope.group)))
     if scope.channel is not None:
         conds.append(exists().where(
             MessageInvoice.invoice_id == inv.id, MessageInvoice.message_id == Message.id,
@@ -275,7 +280,7 @@ def funnel(session, scope: Scope) -> list[FunnelRow]:
         conds.append(m.channel == scope.channel)
     inv_conds = [Invoice.currency == scope.currency]
     if scope.group is not None:
-        inv_conds.append(Invoice.dunning_policy_id == scope.group)
+        inv_conds.append(Invoice.dunning_policy_id.in_(_group_versions(scope.group)))
     rows = session.execute(
         select(m.id, MessageInvoice.step, m.channel, m.status, m.sent_at, m.debtor_id, Invoice.id, Invoice.status,
                Invoice.closed_on)

@@ -91,9 +91,10 @@ def parse_scope(today: date, cache: rollup.Cache) -> tuple[queries.Scope, dict]:
     m = g.merchant.id
     currencies = cache.currencies(m) or ["EUR"]
     currency = request.args.get("currency") if request.args.get("currency") in currencies else currencies[0]
-    groups = db.session.execute(select(Policy).where(Policy.merchant_id == m).order_by(Policy.priority, Policy.id)).scalars().all()
+    groups = db.session.execute(select(Policy).where(Policy.merchant_id == m, Policy.superseded_at.is_(None))
+                                .order_by(Policy.priority, Policy.id)).scalars().all()  # one entry per group, all versions
     group = request.args.get("group", type=int)
-    group = group if group in {p.id for p in groups} else None
+    group = group if group in {p.group_id for p in groups} else None
     channel = request.args.get("channel") if request.args.get("channel") in ("email", "sms", "letter") else None
     scope = queries.Scope(merchant_id=m, start=start, end=end, today=today, currency=currency, group=group, channel=channel)
     return scope, {"currencies": currencies, "groups": groups}

@@ -109,3 +109,18 @@ def test_filters_by_customer_group_channel_and_currency(shop):
     chf = scope(merchant, currency="CHF")
     assert queries.open_at(db.session, chf, d(3, 31)).amounts["31_60"] == 50000
     assert queries.recovery(db.session, chf).due_minor == 50000
+
+
+def test_a_customer_group_filter_counts_invoices_under_every_version_of_the_group(shop):
+    from portal.models import Invoice
+    from portal.policies import service
+
+    merchant, groups = shop
+    old = groups["older"]
+    new = service.save(merchant, service.draft_of(old), by="admin@example.com", base=old)
+    invoice = db.session.query(Invoice).filter_by(dunning_policy_id=old.id).first()
+    invoice.dunning_policy_id = new.id  # one invoice entered the group after the change
+    db.session.commit()
+    older = scope(merchant, group=old.group_id)
+    assert queries.open_at(db.session, older, d(3, 31)).total == 30120
+    assert queries.recovery(db.session, older).due_minor == 30000
