@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, union
 from sqlalchemy.orm import contains_eager
 
 from portal.domain import rf
@@ -92,36 +92,43 @@ class Filters:
 
 
 def _filtered(merchant_id: int, f: Filters, today: date) -> Select:
-    stmt = select(Invoice).join(Debtor, Debtor.id == Invoice.debtor_id).where(Invoice.merchant_id == merchant_id)
+    return select(Invoice).join(Debtor, Debtor.id == Invoice.debtor_id).where(*_conditions(merchant_id, f, today))
+
+
+def _conditions(merchant_id: int, f: Filters, today: date) -> list:
+    """The filters and the search as conditions on the invoice table alone (the customer's columns by subquery), so
+    the totals can add up the selection without joining every invoice to its customer."""
+    conds = [Invoice.merchant_id == merchant_id]
     if f.status != "all":
-        stmt = stmt.where(Invoice.status == f.status)
+        conds.append(Invoice.status == f.status)
     if f.step == "none":
-        stmt = stmt.where(Invoice.dunning_step.is_(None))
+        conds.append(Invoice.dunning_step.is_(None))
     elif f.step:
-        stmt = stmt.where(Invoice.dunning_step == f.step)
+        conds.append(Invoice.dunning_step == f.step)
     if f.group is not None:
-        stmt = stmt.where(Invoice.dunning_policy_id == f.group)
+        conds.append(Invoice.dunning_policy_id == f.group)
     if f.channel:
-        stmt = stmt.where(Debtor.preferred_channel == f.channel)
+        conds.append(Invoice.debtor_id.in_(
+            select(Debtor.id).where(Debtor.merchant_id == merchant_id, Debtor.preferred_channel == f.channel)))
     if f.paused == "no":
-        stmt = stmt.where(Invoice.paused_reason.is_(None))
+        conds.append(Invoice.paused_reason.is_(None))
     elif f.paused == "yes":
-        stmt = stmt.where(Invoice.paused_reason.is_not(None))
+        conds.append(Invoice.paused_reason.is_not(None))
     elif f.paused:
-        stmt = stmt.where(Invoice.paused_reason == f.paused)
+        conds.append(Invoice.paused_reason == f.paused)
     if f.age == "not_due":
-        stmt = stmt.where(Invoice.due_date >= today)
+        conds.append(Invoice.due_date >= today)
     elif f.age:
         low, high = {"0-30": (0, 30), "31-60": (31, 60), "61-90": (61, 90), "90+": (91, None)}[f.age]
         # days past due = today - due_date; 0–30 means due today or up to 30 days ago
-        stmt = stmt.where(Invoice.due_date <= today - timedelta(days=low))
+        conds.append(Invoice.due_date <= today - timedelta(days=low))
         if high is not None:
-            stmt = stmt.where(Invoice.due_date >= today - timedelta(days=high))
+            conds.append(Invoice.due_date >= today - timedelta(days=high))
     if f.currency:
-        stmt = stmt.where(Invoice.currency == f.currency)
+        conds.append(Invoice.currency == f.currency)
     if f.q:
-        stmt = stmt.where(search_condition(merchant_id, f.q))
-    return stmt
+        conds.append(search_condition(merchant_id, f.q))
+    return conds
 
 
 def search_condition(merchant_id: int, q: str):
@@ -144,10 +151,11 @@ def search_condition(merchant_id: int, q: str):
         if phone:
             debtor_terms.append(Debtor.phone == phone)
     debtors = select(Debtor.id).where(Debtor.merchant_id == merchant_id, or_(*debtor_terms))
-    return or_(
-        Invoice.id.in_(select(Invoice.id).where(Invoice.merchant_id == merchant_id, or_(*invoice_terms))),
-        Invoice.debtor_id.in_(debtors),
+    found = union(
+        select(Invoice.id).where(Invoice.merchant_id == merchant_id, or_(*invoice_terms)),
+        select(Invoice.id).where(Invoice.merchant_id == merchant_id, Invoice.debtor_id.in_(debtors)),
     )
+    return Invoice.id.in_(select(found.subquery().c.id))
 
 
 def distinct_values(session, column, merchant_id: int) -> list:
@@ -221,11 +229,10 @@ def select_page(session, merchant_id: int, f: Filters, today: date, after: str |
 
 def totals(session, merchant_id: int, f: Filters, today: date) -> list[tuple[str, int, int, int]]:
     """(currency, count, amount, open) of the whole selection: currencies are never added up."""
-    ids = _filtered(merchant_id, f, today).with_only_columns(Invoice.id).subquery()
     stmt = (
         select(Invoice.currency, func.count(), func.coalesce(func.sum(Invoice.amount_minor), 0),
                func.coalesce(func.sum(Invoice.open_minor), 0))
-        .where(Invoice.id.in_(select(ids.c.id)))
+        .where(*_conditions(merchant_id, f, today))
         .group_by(Invoice.currency)
         .order_by(Invoice.currency)
     )
