@@ -231,11 +231,14 @@ def simulator():
         target = _target(form)
         what_if = _what_if(form)
         if target is not None and not form.errors:
-            db.session.commit()  # end this request's transaction before the simulation takes the write lock
-            start = today_for(g.merchant.timezone)
+            merchant_id, start = g.merchant.id, today_for(g.merchant.timezone)
+            # End this request's transaction before the simulation takes the write lock, and touch none of its
+            # objects until the simulation is done: reading an expired attribute would begin a new transaction
+            # (on SQLite BEGIN IMMEDIATE, the write lock the simulation's own connection then waits for).
+            db.session.commit()
             try:
-                baseline = sim.simulate(g.merchant.id, start=start, **target)
-                variant = sim.simulate(g.merchant.id, start=start, what_if=what_if, **target) if what_if else None
+                baseline = sim.simulate(merchant_id, start=start, **target)
+                variant = sim.simulate(merchant_id, start=start, what_if=what_if, **target) if what_if else None
             except sim.SimulationError as exc:
                 form.errors["action" if exc.code.startswith("promise") else "mode"] = _message(exc)
             else:
