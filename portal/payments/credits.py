@@ -52,7 +52,8 @@ def small_remainders(merchant: Merchant, paid: Iterable[tuple[int, date, str]], 
                 escalation.pause(invoice, "staff", None, today=on, actor=actor)
             _notify(merchant, "staff_small_remainder", f"remainder:{invoice.id}:{ref}"[:200], {
                 "invoice_number": invoice.number, "amount": str(Money(remainder, invoice.currency)),
-                "tolerance": str(Money(tolerance, invoice.currency)), "invoice_id": invoice.id})
+                "tolerance": str(Money(tolerance, invoice.currency)), "amount_minor": remainder,
+                "tolerance_minor": tolerance, "currency": invoice.currency, "invoice_id": invoice.id})
         else:
             ledger.book(invoice, kind="write_off", amount_minor=remainder, source="bank",
                         external_ref=f"tolerance:{invoice.id}:{ref}"[:140], booked_on=on, actor=actor,
@@ -73,6 +74,7 @@ def overpaid(merchant: Merchant, invoice_ids: Iterable[int], *, ref: str) -> Non
             continue
         _notify(merchant, "staff_credit", f"credit:{invoice.id}:{ref}"[:200], {
             "invoice_number": invoice.number, "amount": str(Money(-invoice.open_minor, invoice.currency)),
+            "amount_minor": -invoice.open_minor, "currency": invoice.currency,
             "handling": merchant.credit_handling, "invoice_id": invoice.id})
 
 
