@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask, current_app, g, request
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from portal.domain.money import Money
 from portal.extensions import babel
@@ -119,6 +120,29 @@ MESSAGE_STATUS = {
 CHANNELS = {"email": _l("Email"), "sms": _l("SMS"), "letter": _l("Letter")}
 
 
+# Stripe's dispute reasons (dispute.reason) as a staff notice says them.
+DISPUTE_REASONS = {
+    "bank_cannot_process": lazy_pgettext("stripe dispute reason", "the bank cannot process it"),
+    "credit_not_processed": lazy_pgettext("stripe dispute reason", "a promised refund was not made"),
+    "customer_initiated": lazy_pgettext("stripe dispute reason", "raised by the cardholder"),
+    "debit_not_authorized": lazy_pgettext("stripe dispute reason", "debit not authorised"),
+    "duplicate": lazy_pgettext("stripe dispute reason", "charged twice"),
+    "fraudulent": lazy_pgettext("stripe dispute reason", "the cardholder did not authorise it (suspected fraud)"),
+    "general": lazy_pgettext("stripe dispute reason", "no specific reason given"),
+    "incorrect_account_details": lazy_pgettext("stripe dispute reason", "incorrect account details"),
+    "insufficient_funds": lazy_pgettext("stripe dispute reason", "insufficient funds"),
+    "product_not_received": lazy_pgettext("stripe dispute reason", "goods or service not received"),
+    "product_unacceptable": lazy_pgettext("stripe dispute reason", "goods or service defective or not as described"),
+    "subscription_canceled": lazy_pgettext("stripe dispute reason", "subscription cancelled"),
+    "unrecognized": lazy_pgettext("stripe dispute reason", "the cardholder does not recognise the payment"),
+}
+
+
+def dispute_reason(reason: str | None) -> str:
+    """A readable reason; one Stripe adds later shows as \"not stated\" rather than as its key."""
+    return str(DISPUTE_REASONS.get(reason or "general", DISPUTE_REASONS["general"]))
+
+
 def message_status(status: str) -> str:
     return str(MESSAGE_STATUS.get(status, status))
 
@@ -155,6 +179,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["ledger_label"] = ledger_label
     app.jinja_env.globals["message_status"] = message_status
     app.jinja_env.globals["channel_label"] = channel_label
+    app.jinja_env.globals["dispute_reason"] = dispute_reason
 
     from portal.timeline import labels as timeline_labels
 
