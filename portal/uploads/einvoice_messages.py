@@ -128,11 +128,9 @@ _TERM = re.compile(r"(?P<term>B[TG]-\d+): (?P<rest>.+)", re.S)
 
 
 def _match(table, text: str) -> str | None:
-    for pattern, template in table:
-        m = pattern.fullmatch(text)
-        if m is not None:
-            return str(template) % m.groupdict() if m.groupdict() else str(template)
-    return None
+    from portal.uploads.messages import _match as match
+
+    return match(table, text)
 
 
 def explain(message: str) -> str:
@@ -146,7 +144,7 @@ def explain(message: str) -> str:
         return f"{head} {text}" if text is not None else f"{head}: {rest}"
     text = _match(FILE_MESSAGES, message)
     if text is None:
-        from portal.uploads.messages import LINE_MESSAGES, _match as match_line
+        from portal.uploads.messages import LINE_MESSAGES
 
-        text = match_line(LINE_MESSAGES, message)
+        text = _match(LINE_MESSAGES, message)
     return text if text is not None else message
