@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 
 from flask import url_for
 from flask_babel import gettext as _
+from flask_babel import pgettext
 
 from portal.i18n import format_day, format_minor, status_label
 from portal.models.case import CASE_KINDS, HOLDING_KINDS
@@ -417,6 +418,27 @@ def _overpaid(v: View) -> str:
     return _("Overpaid by %(amount)s (kept as a credit)", amount=v.money("credit_minor"))
 
 
+@presents("payment.small_remainder", example={"amount_minor": 50, "currency": "EUR", "tolerance_minor": 100,
+                                             "action": "write_off", "ref": "E-1"})
+def _small_remainder(v: View) -> str:
+    if v.data.get("action") == "staff":
+        return pgettext("timeline credit", "Small remainder of %(amount)s (within the tolerance of %(tolerance)s): reminders paused, staff notified",
+                        amount=v.money(), tolerance=v.money("tolerance_minor"))
+    return pgettext("timeline credit", "Small remainder of %(amount)s written off (within the tolerance of %(tolerance)s, e.g. bank charges)",
+                    amount=v.money(), tolerance=v.money("tolerance_minor"))
+
+
+@presents("credit.refunded", example={"amount_minor": 1000, "currency": "EUR", "note": None})
+def _credit_refunded(v: View) -> str:
+    return pgettext("timeline credit", "Credit of %(amount)s refunded to the customer", amount=v.money())
+
+
+@presents("credit.applied", example={"amount_minor": 1000, "currency": "EUR", "to_invoice": 2, "to_number": "RE-2"})
+def _credit_applied(v: View) -> str:
+    return pgettext("timeline credit", "Credit of %(amount)s set against invoice %(number)s", amount=v.money(),
+                    number=v.get("to_number", ""))
+
+
 @presents("payment.implausible", example={"amount_minor": 100000000, "currency": "EUR", "open_minor": 11900,
                                          "limit_minor": 11900, "source": "api", "ref": "PP-1"})
 def _implausible(v: View) -> str:
@@ -685,6 +707,11 @@ _staff("staff.dunning.pause", lambda v: _("Reminders paused until %(day)s: %(not
        if v.day("until") else _("Reminders paused: %(note)s", note=v.get("note") or _("no reason given")),
        {"until": "2026-02-01", "note": "Kunde im Urlaub"})
 _staff("staff.dunning.resume", lambda v: _("Reminders resumed"), {"next_action_on": "2026-02-10"})
+_staff("staff.credit.refund", lambda v: pgettext("timeline credit", "Refund of the credit (%(amount)s) recorded", amount=v.money()),
+       {"amount_minor": 1000, "currency": "EUR", "note": "überwiesen"})
+_staff("staff.credit.apply", lambda v: pgettext("timeline credit", "Credit of %(amount)s set against invoice %(number)s",
+                                                amount=v.money(), number=v.get("to_number", "")),
+       {"amount_minor": 1000, "currency": "EUR", "to_invoice": 2, "to_number": "RE-2"})
 _staff("staff.message.resend", lambda v: _("%(step)s sent again %(channel)s", step=step_label(v.get("step")),
                                            channel=labels.channel_by(v.get("channel"))),
        {"message_id": 1, "step": "notice_1", "channel": "letter"})
