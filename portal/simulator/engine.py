@@ -163,6 +163,10 @@ def sandbox():
     Commits inside (the run commits per batch, the worker per message) release savepoints;
     a rollback inside (the worker's failure path) goes back to the last one.
     """
+    if db.session().in_transaction():
+        # On SQLite the caller's open transaction holds the write lock (BEGIN IMMEDIATE) and this
+        # one would wait for it forever; on PostgreSQL its row locks could block the replay.
+        raise RuntimeError("commit or roll back the session's transaction before simulating")
     app = current_app._get_current_object()
     connection = db.engine.connect()
     outer = connection.begin()

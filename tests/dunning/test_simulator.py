@@ -127,6 +127,7 @@ def test_fifty_invoices_simulated_equal_the_real_run_and_worker_day_by_day(app, 
     ids = [inv.id for inv in invoices]
     policies = db.session.execute(select(Policy.id).where(Policy.merchant_id == merchant_id)).scalars().all()
     before = _counts()
+    db.session.commit()  # the simulations run on their own connection; end this read first
 
     # Each customer group simulated as a whole (every sample invoice belongs to exactly one group),
     # and one invoice on its own: it tells the same story as within its group.
@@ -136,6 +137,7 @@ def test_fifty_invoices_simulated_equal_the_real_run_and_worker_day_by_day(app, 
     single = simulator.simulate(merchant_id, invoice_ids=[ids[5]], start=today).comparable()
 
     assert _counts() == before  # nothing written
+    db.session.commit()
     assert smtp.raw == [] and not (tmp_path / "sms").exists()  # nothing sent
     assert not (tmp_path / "storage" / "letters").exists()
 
