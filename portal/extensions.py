@@ -36,9 +36,6 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     commits)."""
     if type(dbapi_connection).__module__ != "sqlite3":
         return
-    # The driver's own BEGIN (deferred, and only before DML) is switched off; `_sqlite_begin` below
-    # emits BEGIN IMMEDIATE for every transaction instead.
-    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA busy_timeout = 10000")
@@ -46,24 +43,6 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
-
-
-@event.listens_for(Engine, "begin")
-def _sqlite_begin(connection):
-    """SQLite transactions take the write lock when they begin (BEGIN IMMEDIATE), not at their first write.
-
-    A deferred transaction that reads and then writes cannot wait for another writer: SQLite answers
-    "database is locked" at once (its snapshot is stale), so 20 concurrent payments failed most of
-    theirs and two overlapping dunning runs both planned the same steps and one hit an IntegrityError.
-    Taken at BEGIN, the lock is waited for (busy_timeout) and the transaction then reads what the one
-    before it committed: payments queue up and all succeed, the second dunning run finds nothing due.
-    The price: transactions on one SQLite file take turns (reads inside a transaction too), which is
-    what a single-file database does for writers anyway; PostgreSQL, the production database, is untouched.
-    """
-    if connection.dialect.name == "sqlite" and connection.dialect.driver == "pysqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 migrate = Migrate()
 mail = Mail()
 babel = Babel()

@@ -73,7 +73,8 @@ def test_amounts_that_are_no_amounts_answer_422(api, amount, message):
     assert response.get_json()["fields"] == {"amount": [message]}
 
 
-def _merchant_of(api):
+def _merchant_of(api=None):
+    """The merchant of the (only) API key of the test."""
     from portal.models import ApiKey
 
     return db.session.execute(select(ApiKey)).scalars().first().merchant
@@ -182,7 +183,7 @@ def test_no_value_in_any_invoice_field_answers_500(app, unlimited, field, value,
 def test_no_value_in_any_payment_field_answers_500(app, unlimited, amount, reference, received_on, number):
     api = ContractClient(app.test_client(), _key(app))
     if db.session.scalar(select(func.count()).select_from(Invoice).where(Invoice.number == "RE-P")) == 0:
-        make_invoice(_merchant_of_key(), "RE-P")
+        make_invoice(_merchant_of(api), "RE-P")
     body = {"amount": amount, "reference": reference, "received_on": received_on}
     response = api.post("/api/v1/invoices/RE-P/payments", json=body)
     assert response.status_code in (200, 201, 409, 422)
@@ -203,12 +204,6 @@ def _key(app) -> str:
         _keys.clear()
         _keys[0] = make_api_key(make_merchant())
     return _keys[0]
-
-
-def _merchant_of_key():
-    from portal.models import ApiKey
-
-    return db.session.execute(select(ApiKey)).scalars().first().merchant
 
 
 PORTAL_FORMS = [
