@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sqlalchemy import select, text  # noqa: E402
 
-from dashboard import N_INVOICES, build, timed  # noqa: E402
+from dashboard import N_INVOICES, ensure_user, prepare, timed  # noqa: E402
 
 SPREAD = [
     # names, companies, emails and phone numbers that differ from debtor to debtor
@@ -60,19 +60,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="reuse the data set already in the database")
     parser.add_argument("--invoices", type=int, default=N_INVOICES, help="smaller for a quick check (debtors scale along)")
     args = parser.parse_args()
-    from portal import create_app
     from portal.extensions import db
-    from portal.models import Case, Debtor, Invoice, Merchant, User
+    from portal.models import Case, Debtor, Invoice, Merchant
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "SESSION_COOKIE_SECURE": False, "RATELIMIT_ENABLED": False})
+    app = prepare(args)
     with app.app_context():
-        if not args.keep:
-            db.drop_all()
-            db.create_all()
-            t0 = time.perf_counter()
-            build(db, args.invoices)
-            print(f"built in {time.perf_counter() - t0:.0f}s", flush=True)
         merchant = db.session.execute(select(Merchant).where(Merchant.slug == "bench")).scalar_one()
         m = merchant.id
         spread = db.session.execute(select(Debtor.name).where(Debtor.merchant_id == m).limit(1)).scalar() == "Bench Debtor"
@@ -84,12 +76,7 @@ def main() -> None:
             db.session.execute(text("ANALYZE"))
             db.session.commit()
             print(f"names, pauses and the case queue spread in {time.perf_counter() - t0:.0f}s", flush=True)
-        user = db.session.execute(select(User).where(User.email == "bench@bench.example")).scalar_one_or_none()
-        if user is None:
-            user = User(merchant_id=m, email="bench@bench.example", role="admin", name="Bench")
-            user.set_password("bench-password-1")
-            db.session.add(user)
-            db.session.commit()
+        ensure_user(db, m)
         counts = {t: db.session.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("invoice", "event", "debtor")}
         print(f"data: {counts}", flush=True)
         # pick what the requests look for: an open invoice with its debtor, someone's email, an RF reference

@@ -136,6 +136,36 @@ def build(db, n_invoices: int) -> int:
     return merchant.id
 
 
+def prepare(args):
+    """The app on the benchmark database, with the data set built anew unless `--keep` reuses it."""
+    from portal import create_app
+    from portal.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
+                      "SESSION_COOKIE_SECURE": False, "RATELIMIT_ENABLED": False})
+    with app.app_context():
+        if not args.keep:
+            db.drop_all()
+            db.create_all()
+            t0 = time.perf_counter()
+            build(db, args.invoices)
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
+            print(f"built in {time.perf_counter() - t0:.0f}s", flush=True)
+    return app
+
+
+def ensure_user(db, merchant_id: int) -> None:
+    """The admin the benchmarks sign in as (bench@bench.example / bench-password-1)."""
+    from portal.models import User
+
+    if db.session.execute(select(User).where(User.email == "bench@bench.example")).scalar_one_or_none() is None:
+        user = User(merchant_id=merchant_id, email="bench@bench.example", role="admin", name="Bench")
+        user.set_password("bench-password-1")
+        db.session.add(user)
+        db.session.commit()
+
+
 def timed(fn, n: int = 5) -> tuple[float, float]:
     t0 = time.perf_counter()
     fn()
@@ -156,28 +186,13 @@ def main() -> None:
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         sys.exit("PostgreSQL only: the dashboard's target is for the production database")
-    from portal import create_app
     from portal.extensions import db
-    from portal.models import Merchant, OpenDay, Policy, User
+    from portal.models import Merchant, OpenDay, Policy
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "SESSION_COOKIE_SECURE": False, "RATELIMIT_ENABLED": False})
+    app = prepare(args)
     with app.app_context():
-        if not args.keep:
-            db.drop_all()
-            db.create_all()
-            t0 = time.perf_counter()
-            build(db, args.invoices)
-            db.session.execute(text("ANALYZE"))
-            db.session.commit()
-            print(f"built in {time.perf_counter() - t0:.0f}s", flush=True)
         merchant = db.session.execute(select(Merchant).where(Merchant.slug == "bench")).scalar_one()
-        user = db.session.execute(select(User).where(User.email == "bench@bench.example")).scalar_one_or_none()
-        if user is None:
-            user = User(merchant_id=merchant.id, email="bench@bench.example", role="admin", name="Bench")
-            user.set_password("bench-password-1")
-            db.session.add(user)
-            db.session.commit()
+        ensure_user(db, merchant.id)
         group = db.session.execute(select(Policy.id).where(Policy.merchant_id == merchant.id, Policy.name == "Standard")).scalar_one()
         m = merchant.id
 

@@ -71,3 +71,17 @@ class LiveServer:
         self.httpd.shutdown()
         with self.app.app_context():
             db.engine.dispose()
+
+
+def sign_in_office(page, base: str, email: str, password: str) -> None:
+    """Sign in to the back office through its login form and wait for the dashboard."""
+    page.goto(base + "/office/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/office/")
+
+
+def fits_width(page) -> bool:
+    """The page does not scroll sideways (one pixel of rounding allowed)."""
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")

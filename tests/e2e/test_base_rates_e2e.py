@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from portal.extensions import db
-from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer
+from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer, fits_width, sign_in_office
 from tests.factories import make_merchant, make_user
 
 pytestmark = BROWSER_MARKS
@@ -38,11 +38,7 @@ def site(tmp_path_factory):
 
 
 def _sign_in(page, site, email):
-    page.goto(site.base + "/office/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(site.base + "/office/")
+    sign_in_office(page, site.base, email, PASSWORD)
 
 
 def _shots(tmp_path) -> Path:
@@ -61,7 +57,7 @@ def test_the_base_rate_page_reads_well_in_german_and_english_and_fits_the_screen
         _sign_in(page, site, email)
         page.goto(site.base + "/office/base-rates")
         assert consumer in page.inner_text("main").replace("\xa0", " ")
-        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+        assert fits_width(page)
         page.screenshot(path=str(shots / f"base-rates-{language}-{size['width']}.png"), full_page=True)
         context.close()
 

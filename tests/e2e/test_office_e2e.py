@@ -21,7 +21,7 @@ from portal.dunning.run import run
 from portal.extensions import db
 from portal.intake.csv_import import import_csv
 from portal.models import Debtor, Invoice, Merchant
-from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer
+from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer, fits_width, sign_in_office
 from tests.factories import make_merchant, make_user
 
 pytestmark = BROWSER_MARKS
@@ -69,15 +69,10 @@ def _context(browser, size, *, js=True, **extra):
 
 
 def _sign_in(page, site):
-    page.goto(site.base + "/office/login")
-    page.fill("#email", "admin@garden.example")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(site.base + "/office/")
+    sign_in_office(page, site.base, "admin@garden.example", PASSWORD)
 
 
-def _no_sideways_scroll(page) -> bool:
-    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+_no_sideways_scroll = fits_width
 
 
 def axe_findings(page) -> list[dict]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Policy
-from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer
+from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer, fits_width
 from tests.e2e.test_office_e2e import axe_findings
 from tests.factories import make_merchant, make_user
 
@@ -64,8 +64,7 @@ def _page(browser, site, size, js=True, **extra):
     return context, page
 
 
-def _fits(page) -> bool:
-    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+_fits = fits_width
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Invoice, UploadJob
-from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer
+from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer, fits_width, sign_in_office
 from tests.factories import make_merchant, make_user
 
 pytestmark = BROWSER_MARKS
@@ -70,15 +70,10 @@ def big_csv(n: int) -> bytes:
 
 
 def _sign_in(page, site):
-    page.goto(site.base + "/office/login")
-    page.fill("#email", "admin@garden.example")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(site.base + "/office/")
+    sign_in_office(page, site.base, "admin@garden.example", PASSWORD)
 
 
-def _fits(page) -> bool:
-    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+_fits = fits_width
 
 
 def test_a_20000_line_csv_uploaded_in_the_browser_imports_completely_while_the_page_stays_usable(browser, site):
