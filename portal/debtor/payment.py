@@ -27,7 +27,7 @@ def payable_invoices(debtor) -> list[InvoiceView]:
 def _ids(source) -> list[int]:
     out = []
     for raw in source.getlist("invoice"):
-        if raw.isdigit() and len(raw) < 12:
+        if raw.isascii() and raw.isdigit() and len(raw) < 12:  # '¹²³'.isdigit() is true too
             out.append(int(raw))
     return out
 

@@ -44,7 +44,7 @@ def inject_nav():
 @login.user_loader
 def load_user(user_id: str) -> User | None:
     """The signed-in user, only while the session's server-side row exists (see `auth.begin_session`)."""
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    user = db.session.get(User, int(user_id)) if user_id.isascii() and user_id.isdigit() else None
     if user is None or not user.active:
         return None
     token = session.get("staff_session")

@@ -28,7 +28,7 @@ def _day(name: str) -> date | None:
 
 def _filters() -> dict:
     user = request.args.get("user", "")
-    return {"user": int(user) if user.isdigit() and len(user) < 10 else None,
+    return {"user": int(user) if user.isascii() and user.isdigit() and len(user) < 10 else None,
             "action": (request.args.get("action") or "").strip()[:60],
             "invoice": (request.args.get("invoice") or "").strip()[:64],
             "since": _day("since"), "until": _day("until")}
@@ -64,7 +64,7 @@ def audit_log():
     f = _filters()
     stmt = _statement(f)
     before = request.args.get("before", "")
-    if before.isdigit():
+    if before.isascii() and before.isdigit():
         stmt = stmt.where(Event.id < int(before))
     events = db.session.execute(stmt.limit(PAGE_SIZE + 1)).scalars().all()
     more = len(events) > PAGE_SIZE

@@ -126,7 +126,7 @@ def case_reply(case_id: int):
 def case_assign(case_id: int):
     case = scoped_get(Case, case_id)
     raw = request.form.get("user_id") or ""
-    user_id = int(raw) if raw.isdigit() else None
+    user_id = int(raw) if raw.isascii() and raw.isdigit() else None
     if user_id is not None:
         scoped_get(User, user_id)  # another merchant's user answers 404
     return _act(case, "case.assign", lambda: service.assign(case, actor=_actor(), user_id=user_id), {"user_id": user_id})
@@ -145,7 +145,7 @@ def plan_counter(case_id: int):
 
     def run():
         rates = request.form.get("rates", "")
-        if not rates.isdigit():
+        if not (rates.isascii() and rates.isdigit()):
             raise CaseError("plan_invalid", why=_("number of rates missing"))
         first_due = _form_date("first_due")
         if first_due is None:
@@ -236,7 +236,7 @@ def invoice_correct(invoice_id: int):
 
 def _back(invoice: Invoice) -> str:
     case_id = request.form.get("case_id", "")
-    if case_id.isdigit():
+    if case_id.isascii() and case_id.isdigit():
         case = db.session.get(Case, int(case_id))
         if case is not None and case.merchant_id == g.merchant.id:
             return url_for("office.case_detail", case_id=case.id)

@@ -68,7 +68,7 @@ class Filters:
             q=(args.get("q") or "").strip()[:200],
             status=pick("status", STATUSES, "open"),
             step=(args.get("step") or "").strip()[:40],
-            group=int(group) if str(group).isdigit() and len(str(group)) < 10 else None,
+            group=int(group) if str(group).isascii() and str(group).isdigit() and len(str(group)) < 10 else None,
             channel=pick("channel", CHANNELS),
             paused=pick("paused", PAUSED),
             age=pick("age", AGES),

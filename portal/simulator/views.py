@@ -142,7 +142,7 @@ def _target(form: Form) -> dict | None:
 
 
 def _as_int(value: str) -> int:
-    return int(value) if value.isdigit() else -1
+    return int(value) if value.isascii() and value.isdigit() else -1
 
 
 def _what_if(form: Form) -> sim.WhatIf | None:

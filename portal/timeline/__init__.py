@@ -138,7 +138,7 @@ def present_actor(actor: str | None, ctx: Context | None = None, data: dict | No
         return _("Customer")
     if actor.startswith("user:"):
         user_id = actor.split(":", 1)[1]
-        user = (ctx.users if ctx else {}).get(int(user_id)) if user_id.isdigit() else None
+        user = (ctx.users if ctx else {}).get(int(user_id)) if user_id.isascii() and user_id.isdigit() else None
         if user is not None:
             return user.name or user.email
         return (data or {}).get("by") or _("Staff member")
@@ -831,7 +831,7 @@ def load_context(merchant_id: int, events: list, currency: str = "EUR") -> Conte
     from portal.models import Invoice, LedgerEntry, Message, MessageInvoice, User
 
     ctx = Context(currency=currency)
-    user_ids = {int(e.actor.split(":", 1)[1]) for e in events if (e.actor or "").startswith("user:") and e.actor[5:].isdigit()}
+    user_ids = {int(e.actor.split(":", 1)[1]) for e in events if (e.actor or "").startswith("user:") and e.actor[5:].isascii() and e.actor[5:].isdigit()}
     user_ids |= {e.data["user_id"] for e in events if isinstance((e.data or {}).get("user_id"), int)}
     if user_ids:
         ctx.users = {u.id: u for u in db.session.execute(
