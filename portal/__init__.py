@@ -38,10 +38,11 @@ def create_app(config: object | dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from portal import i18n, inputs, security, web
+    from portal import i18n, inputs, security, transactions, web
     from portal.extensions import csrf, db, limiter, login, mail, migrate
 
     db.init_app(app)
+    transactions.init_app(app)  # SQLite: requests that write take the write lock when they begin
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     mail.init_app(app)
     csrf.init_app(app)

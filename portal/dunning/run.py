@@ -30,6 +30,7 @@ from portal.extensions import db
 from portal.messaging import outbox
 from portal.models import Debtor, Event, Invoice, LedgerEntry, Merchant, Policy
 from portal.models.invoice import CHARGE_KINDS
+from portal.transactions import writing
 
 ACTOR = "system:dunning"
 BATCH_DEBTORS = 500
@@ -95,6 +96,7 @@ def load_policy(merchant_id: int, policy_id: int) -> PolicyRules | None:
     return PolicyRules(p.id, p.name, group_rule(p), step_rules(p))
 
 
+@writing
 def run(*, today: date | None = None, merchant: Merchant | None = None, batch_debtors: int = BATCH_DEBTORS,
         after_batch=None, debtor_ids=None) -> RunResult:
     """Run for one merchant or all; `today` defaults to each merchant's own calendar day.
@@ -103,6 +105,8 @@ def run(*, today: date | None = None, merchant: Merchant | None = None, batch_de
     `after_batch(result)` is called after each commit (progress, tests that interrupt).
     `debtor_ids` limits the pass to these debtors (the simulator replays a few debtors inside
     a transaction it rolls back; each debtor's steps depend on nothing but its own invoices).
+    On SQLite each of its transactions takes the write lock before it reads (`portal.transactions`):
+    a second run started meanwhile waits per batch and finds the invoices the first one moved on.
     """
     result = RunResult()
     merchants = [merchant] if merchant else db.session.execute(select(Merchant).order_by(Merchant.id)).scalars().all()

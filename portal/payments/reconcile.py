@@ -53,6 +53,7 @@ from portal.models import (
 )
 from portal.models.types import utcnow
 from portal.payments.booking import book_shares
+from portal.transactions import writing
 
 CHUNK = 1000
 ANALYZE = True  # PostgreSQL: refresh statistics as a large import grows the tables (bench/reconcile_camt.py turns it off)
@@ -122,6 +123,7 @@ def _documents(data: bytes, filename: str) -> Iterator[tuple[str, IO[bytes], str
         raise CamtError(f"{filename}: the ZIP file holds no .xml statement")
 
 
+@writing  # on SQLite the duplicate checks read under the write lock (portal.transactions)
 def import_statements(
     merchant: Merchant,
     data: bytes,

@@ -1,6 +1,7 @@
-"""SQLite under concurrency (the file database `make run` uses): transactions begin IMMEDIATE, so
-concurrent writers wait their turn instead of answering "database is locked", and two overlapping
-dunning runs end with one doing the work and the other nothing."""
+"""SQLite under concurrency (the file database `make run` uses): transactions that write take the write
+lock when they begin (portal.transactions), so concurrent writers wait their turn instead of answering
+"database is locked", two overlapping dunning runs end with one doing the work and the other nothing,
+and a read left open never keeps another connection from writing."""
 from __future__ import annotations
 
 import threading
@@ -16,13 +17,7 @@ from tests.conftest import is_postgres
 from tests.dunning.helpers import DUE, make_debtor_invoice
 from tests.factories import make_api_key, make_invoice, make_merchant
 
-pytestmark = [
-    pytest.mark.skipif(is_postgres(), reason="the SQLite file database's own locking"),
-    # BEGIN IMMEDIATE for every transaction (portal.extensions) made these pass, but deadlocked the simulator's
-    # sandbox and the base-rate tests (a read transaction held open while another connection writes); it was
-    # taken out again before landing. Until transactions begin IMMEDIATE only where they write, these fail.
-]
-NOT_YET = pytest.mark.xfail(strict=True, reason="SQLite transactions still begin DEFERRED (see the note above)")
+pytestmark = pytest.mark.skipif(is_postgres(), reason="the SQLite file database's own locking")
 
 
 def _in_threads(app, n: int, work) -> tuple[list, list]:
@@ -55,7 +50,6 @@ def test_the_test_database_is_a_file(app):
     assert url.startswith("sqlite:///") and not url.endswith(":memory:")
 
 
-@NOT_YET
 def test_twenty_concurrent_payments_on_sqlite_all_succeed(app):
     merchant = make_merchant()
     key = make_api_key(merchant)
@@ -76,7 +70,6 @@ def test_twenty_concurrent_payments_on_sqlite_all_succeed(app):
     assert db.session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "payment")) == 20
 
 
-@NOT_YET
 def test_two_overlapping_dunning_runs_on_sqlite_one_does_the_work_the_other_nothing(app):
     merchant = make_merchant()
     for n in range(6):
@@ -92,3 +85,49 @@ def test_two_overlapping_dunning_runs_on_sqlite_one_does_the_work_the_other_noth
     assert sorted(results)[0] == 0 and sorted(results)[1] > 0
     sent = db.session.scalar(select(func.count()).select_from(Message).where(Message.debtor_id.is_not(None)))
     assert sent == sorted(results)[1]
+
+
+def _write_from_another_connection(database_url) -> None:
+    """What `flask base-rates set` in another process does: its own connection, its own commit."""
+    from sqlalchemy import create_engine, update
+
+    other = create_engine(database_url)
+    try:
+        with other.begin() as conn:
+            conn.execute(update(Merchant.__table__).values(name="Anderer Name"))
+    finally:
+        other.dispose()
+
+
+def test_a_read_left_open_keeps_no_other_connection_from_writing(app, database_url):
+    make_merchant()
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(Invoice)) == 0  # the session's transaction stays open
+    _write_from_another_connection(database_url)  # would wait into "database is locked" if the read held the lock
+    db.session.commit()
+    assert db.session.scalar(select(Merchant.name)) == "Anderer Name"
+
+
+def test_a_post_that_wrote_nothing_gives_the_lock_back_when_it_ends(app, database_url):
+    merchant = make_merchant()
+    key = make_api_key(merchant)
+    make_invoice(merchant, "RE-1")
+    db.session.commit()
+    shop = app.test_client()
+    assert shop.get("/api/v1/invoices/RE-1", headers={"Authorization": f"Bearer {key}"}).status_code == 200  # key used
+    response = shop.post("/api/v1/invoices/RE-1/payments", json={"amount": "zehn"},
+                         headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 422  # read under the write lock, refused, nothing written
+    _write_from_another_connection(database_url)
+    db.session.commit()
+    assert db.session.scalar(select(Merchant.name)) == "Anderer Name"
+
+
+def test_a_savepoint_before_the_first_write_belongs_to_the_transaction(app):
+    """pysqlite began no transaction before a SAVEPOINT: releasing it committed, and the rollback undid nothing."""
+    merchant = make_merchant()
+    db.session.commit()
+    with db.session.begin_nested():
+        db.session.get(Merchant, merchant.id).name = "Zwischenstand"
+    db.session.rollback()
+    assert db.session.scalar(select(Merchant.name)) != "Zwischenstand"
