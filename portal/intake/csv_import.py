@@ -234,12 +234,12 @@ def import_csv(
 
     The caller commits on success (and rolls back on ImportRejected, though nothing was written).
     """
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         return _import(raw, merchant, today=today, actor=actor, progress=progress)
 
 
 @contextmanager
-def _cyclic_gc_paused():
+def cyclic_gc_paused():
     """A big file makes millions of long-lived objects, none of them in reference cycles; the
     cyclic collector would walk them again and again (half the time of a 100,000-line import).
     Reference counting still frees everything at once; the collector resumes afterwards."""
@@ -299,8 +299,8 @@ def _import(raw: bytes, merchant: Merchant, *, today: date, actor: str, progress
         errors.sort(key=lambda e: e.line)
         raise ImportRejected(errors)
 
-    with _roomy_sqlite_cache():
-        debtor_ids = _upsert_debtors(merchant, [d for _, d, _ in valid], actor, result)
+    with roomy_sqlite_cache():
+        debtor_ids, result.debtors_created, result.debtors_updated = upsert_debtors(merchant, [d for _, d, _ in valid], actor)
         _insert_invoices(merchant, new, debtor_ids, actor, progress)
     result.created = len(new)
     db.session.add(
@@ -315,7 +315,7 @@ def _import(raw: bytes, merchant: Merchant, *, today: date, actor: str, progress
 
 
 @contextmanager
-def _roomy_sqlite_cache(kib: int = 64 * 1024):
+def roomy_sqlite_cache(kib: int = 64 * 1024):
     """A larger page cache for this connection while the rows go in (SQLite's default is 2 MiB).
 
     Only memory changes: durability and locking are untouched, and the old size is restored.
@@ -332,8 +332,12 @@ def _roomy_sqlite_cache(kib: int = 64 * 1024):
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
-def _upsert_debtors(merchant: Merchant, items: list[InvoiceData], actor: str, result: ImportResult) -> dict[str, int]:
-    """Create new debtors and update changed ones (blank fields never erase), with their events like the API."""
+def upsert_debtors(merchant: Merchant, items: list[InvoiceData], actor: str) -> tuple[dict[str, int], int, int]:
+    """Create new debtors and update changed ones (blank fields never erase), with their events like the API.
+
+    Returns (id by customer number of every debtor of the merchant, created, updated). Also used by
+    the e-invoice batch import (`portal.intake.einvoice_batch`).
+    """
     last: dict[str, DebtorData] = {}
     for data in items:  # a later row's details win within one file
         last[data.debtor.external_ref] = data.debtor
@@ -374,13 +378,12 @@ def _upsert_debtors(merchant: Merchant, items: list[InvoiceData], actor: str, re
             .values({f: bindparam(f) for f in (*DEBTOR_FIELDS, "updated_at")}),
             to_update,
         )
-    result.debtors_created, result.debtors_updated = len(to_insert), len(to_update)
     ids = dict(db.session.execute(select(Debtor.external_ref, Debtor.id).where(Debtor.merchant_id == merchant.id)).all())
     events = [
         (merchant.id, None, ids[row["external_ref"]], "debtor.created", actor, now, None) for row in to_insert
     ] + [(e["merchant_id"], None, e["debtor_id"], e["kind"], e["actor"], e["occurred_at"], e["data"]) for e in update_events]
     BulkInsert(Event.__table__, EVENT_COLUMNS).run(events)
-    return ids
+    return ids, len(to_insert), len(to_update)
 
 
 EVENT_COLUMNS = ("merchant_id", "invoice_id", "debtor_id", "kind", "actor", "occurred_at", "data")

@@ -197,6 +197,109 @@ def _book_credit(merchant: Merchant, prepared: Prepared, relative: str, path: Pa
     return Outcome(prepared, invoice, booking.created, credit=booking.entry, stored=stored)
 
 
+@dataclass
+class Booked:
+    """What `book_invoices` did with a batch of invoices."""
+
+    created: int = 0
+    unchanged: int = 0
+    stored: list[Path] = field(default_factory=list)  # files this booking wrote
+    conflicts: list[tuple[str, str]] = field(default_factory=list)  # (file name, message)
+
+
+def book_invoices(merchant: Merchant, items: list[tuple[str, Prepared]], *, storage_dir: str, actor: str) -> Booked:
+    """Many invoices at once (the batch import), with the same outcome as `book` for each in turn.
+
+    One query finds the numbers already booked, the debtors are upserted together, and the
+    invoices and their events go in as multi-row inserts (`portal.intake.bulk`), where `book`
+    spends a lookup, a savepoint and a flush per file. Repeats (the same number with the same
+    content, in Settle or earlier in the batch) count as unchanged and still update the debtor,
+    as the API does; the same number with other content is a conflict and nothing is written
+    (`conflicts` is then non-empty and the caller rolls back).
+    """
+    from sqlalchemy import func
+
+    from portal.intake.bulk import BulkInsert
+    from portal.intake.csv_import import BATCH, EVENT_COLUMNS, roomy_sqlite_cache, upsert_debtors
+    from portal.intake.service import invoice_row
+    from portal.models.types import utcnow
+
+    booked = Booked()
+    fingerprints = [item.invoice.fingerprint() for _, item in items]
+    numbers = list({item.number for _, item in items})
+    existing: dict[str, str] = {}
+    for start in range(0, len(numbers), 500):
+        existing.update(db.session.execute(
+            select(Invoice.number, Invoice.intake_fingerprint)
+            .where(Invoice.merchant_id == merchant.id, Invoice.number.in_(numbers[start:start + 500]))
+        ).all())
+    new: list[tuple[Prepared, str]] = []
+    for (name, item), fp in zip(items, fingerprints):
+        known = existing.get(item.number)
+        if known is None:
+            existing[item.number] = fp
+            new.append((item, fp))
+        elif known != fp:
+            booked.conflicts.append((name, f"invoice {item.number} already exists with different content"))
+        else:
+            booked.unchanged += 1
+    if booked.conflicts:
+        return booked
+    with roomy_sqlite_cache():
+        debtor_ids, _, _ = upsert_debtors(merchant, [item.invoice for _, item in items], actor)
+        if not new:
+            return booked
+        table = Invoice.__table__
+        # Every id allocated in this transaction is above the largest one it can see now (also on PostgreSQL).
+        max_before = db.session.scalar(select(func.coalesce(func.max(table.c.id), 0)))
+        now = utcnow()
+        rows, files = [], {}
+        for item, fp in new:
+            row = invoice_row(merchant.id, debtor_ids[item.invoice.debtor.external_ref], item.invoice)
+            relative, path = storage_path(storage_dir, merchant, item)
+            row.update(intake_fingerprint=fp, einvoice_file=relative, einvoice_format=item.document.format,
+                       pdf_file=relative if item.document.container == "pdf" else None, created_at=now, updated_at=now)
+            rows.append(row)
+            files[item.number] = (item, path)
+        columns = list(rows[0])
+        writer = BulkInsert(table, columns)
+        for start in range(0, len(rows), BATCH):
+            writer.run(tuple(row[c] for c in columns) for row in rows[start:start + BATCH])
+        created = db.session.execute(
+            select(table.c.number, table.c.id, table.c.debtor_id)
+            .where(table.c.merchant_id == merchant.id, table.c.id > max_before)
+        ).all()
+        events = []
+        for number, invoice_id, debtor_id in created:
+            if number not in files:  # a concurrent writer's invoice (PostgreSQL), not ours
+                continue
+            item, _ = files[number]
+            data = item.invoice
+            events.append((merchant.id, invoice_id, debtor_id, "invoice.created", actor, now, {
+                "amount_minor": data.amount_minor, "currency": data.currency, "due_date": data.due_date.isoformat()}))
+            events.extend((merchant.id, invoice_id, debtor_id, "einvoice.warning", actor, now, {"term": term, "message": message})
+                          for term, message in item.warnings)
+        if sum(1 for e in events if e[3] == "invoice.created") != len(new):
+            raise RuntimeError(f"inserted {len(new)} invoices but found fewer")
+        writer = BulkInsert(Event.__table__, EVENT_COLUMNS)
+        for start in range(0, len(events), BATCH):
+            writer.run(events[start:start + BATCH])
+    booked.created = len(new)
+    try:
+        for item, path in files.values():
+            if _store(path, item.raw):
+                booked.stored.append(path)
+    except OSError:
+        discard_files(booked.stored)
+        raise
+    return booked
+
+
+def discard_files(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
 def discard(outcomes: list[Outcome]) -> None:
     """Remove the files these bookings wrote, after the caller rolled their transaction back."""
     for outcome in outcomes:
