@@ -96,3 +96,17 @@ def embedded_cii() -> bytes:
     from portal.domain.einvoice.pdf import embedded_xml
 
     return embedded_xml(sample("EN16931_Einfach.pdf"))[1]
+
+
+def cii_minimum(number: str = "2020-1-MIN") -> bytes:
+    """04.05a (CII) as a Factur-X MINIMUM document: the profile carries no invoice lines."""
+    text = sample("04.05a-INVOICE_uncefact.xml").decode()
+    start = text.index("<ram:IncludedSupplyChainTradeLineItem>")
+    end = text.rindex("</ram:IncludedSupplyChainTradeLineItem>") + len("</ram:IncludedSupplyChainTradeLineItem>")
+    text = text[:start] + text[end:]
+    guideline = text.index("<ram:GuidelineSpecifiedDocumentContextParameter>")
+    id_start = text.index("<ram:ID>", guideline) + len("<ram:ID>")
+    id_end = text.index("</ram:ID>", id_start)
+    text = text[:id_start] + "urn:factur-x.eu:1p0:minimum" + text[id_end:]
+    assert text.count("<ram:ID>2020-1</ram:ID>") == 1
+    return text.replace("<ram:ID>2020-1</ram:ID>", f"<ram:ID>{number}</ram:ID>").encode()

@@ -348,3 +348,36 @@ def zipped(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             archive.writestr(name, data)
     return out.getvalue()
+
+
+def test_a_minimum_profile_without_lines_is_still_an_invoice(app, merchant):
+    result = run(app, merchant, ("minimum.xml", files.cii_minimum()))
+    assert result.created == 1
+    invoice = db.session.execute(select(Invoice)).scalar_one()
+    assert (invoice.number, invoice.amount_minor, invoice.lines) == ("2020-1-MIN", 11900, None)
+
+
+def test_the_same_file_twice_in_one_zip_is_one_invoice(app, merchant):
+    raw = sample("03.06a-INVOICE_ubl.xml")
+    result = run(app, merchant, ("batch.zip", zipped({"a.xml": raw, "copy/a.xml": raw})))
+    assert (result.files, result.created, result.unchanged) == (2, 1, 1)
+    assert count(Invoice) == 1 and len(stored_files(app)) == 1
+
+
+def test_one_number_with_two_contents_in_one_zip_books_nothing(app, merchant):
+    other = files.ubl(**{'<cbc:PayableAmount currencyID="EUR">233.00': '<cbc:PayableAmount currencyID="EUR">234.00'})
+    errors = rejected(app, merchant, ("batch.zip", zipped({"a.xml": sample("01.21a-INVOICE_ubl.xml"), "b.xml": other})))
+    assert errors == ["batch.zip/b.xml: invoice 18383 already exists with different content"]
+    assert count(Invoice) == count(Debtor) == count(Event) == 0 and stored_files(app) == []
+
+
+def test_a_repeat_in_a_batch_still_updates_the_debtor_and_its_events_carry_the_invoice(app, merchant):
+    run(app, merchant, ("a.xml", sample("01.21a-INVOICE_ubl.xml")))
+    moved = files.ubl(**{"<cbc:StreetName>Musterweg 1</cbc:StreetName>": "<cbc:StreetName>Neuer Weg 2</cbc:StreetName>"})
+    again = run(app, merchant, ("a.xml", moved))
+    assert (again.created, again.unchanged) == (0, 1)
+    assert db.session.execute(select(Debtor.street)).scalar_one() == "Neuer Weg 2"
+    created = db.session.execute(select(Event).where(Event.kind == "invoice.created")).scalar_one()
+    invoice = db.session.execute(select(Invoice)).scalar_one()
+    assert (created.invoice_id, created.debtor_id, created.data["amount_minor"]) == (invoice.id, invoice.debtor_id, 23300)
+    assert invoice.next_action_on == invoice.issue_date  # as the API plans it
