@@ -275,7 +275,10 @@ def _bank_statement(job, merchant, raw, *, today, actor, reporter):
     try:
         result = import_statements(merchant, raw, job.filename, actor=actor, today=today, progress=progress)
     except CamtError as exc:
-        return "rejected", None, [{"where": None, "messages": [str(exc)]}]
+        from portal.uploads.camt_messages import split_file
+
+        where, message = split_file(str(exc), job.filename)
+        return "rejected", None, [{"where": where, "messages": [message]}]
     return "done", {"files": len(result.files), "already_imported": sum(f.already_imported for f in result.files),
                     "booked": result.total("booked"), "unmatched": result.total("unmatched"),
                     "returns": result.total("reversed"), "duplicates": result.total("duplicates")}, None

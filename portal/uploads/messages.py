@@ -107,6 +107,10 @@ def explain(message: str, kind: str = "invoices") -> str:
         from portal.uploads.einvoice_messages import explain as explain_einvoice
 
         return explain_einvoice(message)
+    if kind == "bank_statement":
+        from portal.uploads.camt_messages import explain as explain_camt
+
+        return explain_camt(message)
     text = _match(LINE_MESSAGES, message)
     if text is not None:
         return text
