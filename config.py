@@ -54,9 +54,10 @@ class Config:
     TRUSTED_PROXIES = 0
     # Web processes sharing this configuration; set by gunicorn.conf.py from gunicorn's worker count.
     WEB_PROCESSES = 1
-    # A payment reported through the shop API may exceed the invoice's open balance by at most this share
-    # of the invoice amount (100: the invoice paid once more). Beyond it the payment is not booked (422)
-    # and staff are notified (timeline + email), so a typo of cents as euros never becomes a credit.
+    # A payment may exceed the open balance of the invoices it pays by at most this share of the invoice
+    # amount (100: the invoice paid once more). Beyond it, it is not booked on one word alone (shop API: 422;
+    # bank transfer: left for staff to assign; staff: confirm on the form; Stripe: booked, the card was
+    # charged) and staff are notified (timeline + email), so a typo of cents as euros never becomes a credit.
     PAYMENT_PLAUSIBLE_EXCESS_PERCENT = 100
     # Shop API: answers 401 (unknown or revoked keys) per client address before it is answered 429.
     API_AUTH_FAILURE_LIMIT = "30/minute;300/hour"

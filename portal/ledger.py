@@ -291,6 +291,7 @@ class Held:
     due_date: date
     open_minor: int
     status: str
+    amount_minor: int  # the invoice's own amount (the plausibility limit is a share of it)
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ def lock_many(invoice_ids) -> dict[int, Held]:
     out: dict[int, Held] = {}
     for start in range(0, len(ids), size):
         stmt = (
-            select(c.id, c.merchant_id, c.debtor_id, c.currency, c.due_date, c.open_minor, c.status)
+            select(c.id, c.merchant_id, c.debtor_id, c.currency, c.due_date, c.open_minor, c.status, c.amount_minor)
             .where(bulk.among(c.id, ids[start : start + size])).order_by(c.id).with_for_update()
         )
         for row in db.session.execute(stmt):

@@ -20,9 +20,10 @@ from sqlalchemy import select
 
 from portal import ledger, links
 from portal.clock import today_for
-from portal.domain.money import MoneyError, parse_minor
+from portal.domain.money import Money, MoneyError, parse_minor
 from portal.dunning import escalation
 from portal.extensions import db
+from portal.i18n import format_money
 from portal.messaging import outbox
 from portal.models import Debtor, Invoice, Message, MessageInvoice
 from portal.office import audit, bp, scoped_get
@@ -45,11 +46,11 @@ def _done(target: str, text: str):
     return _redirect(target, code=303)
 
 
-def _invoice_error(invoice: Invoice, text: str):
+def _invoice_error(invoice: Invoice, text: str, *, payment_form: dict | None = None):
     from portal.office.views import invoice_page
 
     db.session.rollback()
-    return invoice_page(db.session.get(Invoice, invoice.id), status=422, error=text)
+    return invoice_page(db.session.get(Invoice, invoice.id), status=422, error=text, payment_form=payment_form)
 
 
 def _debtor_error(debtor: Debtor, text: str):
@@ -90,18 +91,34 @@ def invoice_payment(invoice_id: int):
         return _invoice_error(invoice, _("The day of receipt cannot be in the future."))
     if not invoice.is_open:
         return _invoice_error(invoice, _("This invoice is closed; a payment can no longer be recorded here."))
+    from portal.payments import plausibility
     from portal.payments.booking import book_shares
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S%f")
     # A reference the staff member typed makes a repeat of the same form a no-op; without one, each entry counts.
     ref = f"staff:{reference}" if reference else f"staff:{g.user.id}:{stamp}"
+    open_before = max(invoice.open_minor, 0)
+    implausible = not plausibility.is_plausible(invoice, amount)
+    if implausible and request.form.get("confirm_excess") != "1":
+        # Far beyond what is open (a typo of cents as euros): booked only once the person confirms the amount.
+        limit = format_money(Money(plausibility.most_accepted_minor(invoice), invoice.currency))
+        return _invoice_error(
+            invoice,
+            _("%(amount)s is far more than is open on this invoice (up to %(limit)s is booked without a question). "
+              "Please check the amount; if it is right, confirm it below and record the payment again.",
+              amount=format_money(Money(amount, invoice.currency)), limit=limit),
+            payment_form={"amount": request.form.get("amount", ""), "received_on": received_on.isoformat(),
+                          "reference": reference, "confirm": True})
     try:
         book_shares([(invoice, amount)], kind="payment", source="staff", ref=ref, booked_on=received_on,
                     actor=_actor(), memo=reference or "Payment recorded by staff", data={"reference": reference or None})
     except ledger.LedgerError as exc:
         return _invoice_error(invoice, _("This payment was recorded already with other details (%(error)s).", error=str(exc)))
+    if implausible:
+        plausibility.flag(invoice, amount_minor=amount, source="staff", ref=reference or ref, actor=_actor(), booked=True,
+                          open_minor=open_before)
     audit("payment.record", {"amount_minor": amount, "currency": invoice.currency, "received_on": received_on.isoformat(),
-                             "reference": reference or None}, invoice=invoice)
+                             "reference": reference or None, "confirmed_beyond_limit": implausible}, invoice=invoice)
     db.session.commit()
     return _done(_back_to(invoice), _("The payment has been recorded."))
 

@@ -18,8 +18,9 @@ def invoice_detail(invoice_id: int):
     return invoice_page(scoped_get(Invoice, invoice_id))
 
 
-def invoice_page(invoice: Invoice, status: int = 200, error: str | None = None):
-    """The invoice with its balance, actions and timeline (again with `error` and 422 after a bad form)."""
+def invoice_page(invoice: Invoice, status: int = 200, error: str | None = None, payment_form: dict | None = None):
+    """The invoice with its balance, actions and timeline (again with `error` and 422 after a bad form;
+    `payment_form`: what was typed into "Record a payment", shown again, with `confirm` asking to confirm it)."""
     from portal.payments import credits
 
     return render_template(
@@ -28,5 +29,5 @@ def invoice_page(invoice: Invoice, status: int = 200, error: str | None = None):
         credit_targets=credits.offset_targets(invoice) if invoice.open_minor < 0 else [],
         credit=Money(-invoice.open_minor, invoice.currency) if invoice.open_minor < 0 else None,
         policy=db.session.get(Policy, invoice.dunning_policy_id) if invoice.dunning_policy_id else None,
-        groups=policy_service.current_groups(g.merchant.id),
+        groups=policy_service.current_groups(g.merchant.id), payment_form=payment_form,
     ), status

@@ -48,7 +48,8 @@ def import_camt(file: Path, slug: str):
             click.echo(f"{f.filename}: imported before, nothing booked again.")
         else:
             click.echo(
-                f"{f.filename} ({f.message_type}): {f.entries} entries, {f.booked} booked, {f.unmatched} unmatched, "
+                f"{f.filename} ({f.message_type}): {f.entries} entries, {f.booked} booked, {f.unmatched} unmatched"
+                f"{f' ({f.implausible} implausibly large, staff notified)' if f.implausible else ''}, "
                 f"{f.reversed} returns, {f.duplicates} seen before, {f.skipped} not payments."
             )
     click.echo(result.summary())

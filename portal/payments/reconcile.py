@@ -75,6 +75,7 @@ class FileResult:
     reversed: int = 0
     duplicates: int = 0
     skipped: int = 0
+    implausible: int = 0  # of the unmatched: matched, but far beyond what was open (held for staff)
     analyzed_at: int = 0  # entries processed when the tables were last analysed (PostgreSQL)
 
 
@@ -91,7 +92,9 @@ class ImportResult:
         parts = [
             f"{len(done)} file(s) imported" + (f", {again} already imported before" if again else ""),
             f"{self.total('booked')} payment(s) booked",
-            f"{self.total('unmatched')} left for manual assignment",
+            f"{self.total('unmatched')} left for manual assignment"
+            + (f" ({self.total('implausible')} far beyond what was open, not booked, staff notified)"
+               if self.total("implausible") else ""),
             f"{self.total('reversed')} return(s) booked",
             f"{self.total('duplicates')} seen before",
             f"{self.total('skipped')} not payments (debits, pending)",
@@ -361,9 +364,14 @@ def _book_payments(merchant: Merchant, record: BankStatementFile, txs: Sequence[
             outcome.unmatched += 1
             continue
         ordered = sorted(invoices, key=lambda inv: (inv.due_date, inv.id))
+        ref = _short_ref(tx.entry_ref)
+        if _held_as_implausible(ordered, tx.amount_minor, [balance[inv.id] for inv in ordered], ref=ref, actor=actor):
+            unmatched_rows.append(row)
+            outcome.unmatched += 1
+            outcome.implausible += 1
+            continue
         pairs = [(inv.id, share) for inv, share in zip(ordered, split(tx.amount_minor, [balance[inv.id] for inv in ordered]))
                  if share > 0]
-        ref = _short_ref(tx.entry_ref)
         data = {"payer": row["debtor_name"], "method": method}
         first_share = len(shares)
         for invoice_id, share in pairs:
@@ -439,10 +447,32 @@ def _book_payments_one_by_one(merchant: Merchant, record: BankStatementFile, txs
         method, ids = matches.get(tx.entry_ref, ("", []))
         invoices = [db.session.get(Invoice, i) for i in ids]
         if invoices and all(inv.currency == tx.currency for inv in invoices):
+            ordered = sorted(invoices, key=lambda inv: (inv.due_date, inv.id))
+            for invoice in ordered:
+                db.session.refresh(invoice, attribute_names=["open_minor"])
+            if _held_as_implausible(ordered, tx.amount_minor, [inv.open_minor for inv in ordered],
+                                    ref=_ledger_ref(entry), actor=actor):
+                outcome.unmatched += 1
+                outcome.implausible += 1
+                continue
             _book_entry(entry, invoices, method=method, booked_on=_on(tx, today), actor=actor)
             outcome.booked += 1
         else:
             outcome.unmatched += 1
+
+
+def _held_as_implausible(ordered, amount_minor: int, balances: Sequence[int], *, ref: str, actor: str) -> bool:
+    """A transfer far beyond what its invoices have open is not booked: it stays unassigned with its whole amount
+    (staff assign it or send it back) and staff are told (`portal.payments.plausibility`). `ordered`: the
+    invoices (or `ledger.Held` rows), oldest due first; the excess would land on the last one."""
+    from portal.payments import plausibility
+
+    last, open_minor = ordered[-1], plausibility.open_total(balances)
+    if plausibility.is_plausible(last, amount_minor, open_minor=open_minor):
+        return False
+    invoice = last if isinstance(last, Invoice) else db.session.get(Invoice, last.id)
+    plausibility.flag(invoice, amount_minor=amount_minor, source="bank", ref=ref, actor=actor, open_minor=open_minor)
+    return True
 
 
 def _release(record: BankStatementFile) -> None:

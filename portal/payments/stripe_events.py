@@ -126,11 +126,12 @@ def record_payment(
     )
     db.session.add(anchor)
     db.session.flush()
-    book_shares(
+    booked = book_shares(
         [(inv, share) for (inv, _), share in zip(pairs, shares)],
         kind="payment", source="stripe", ref=payment_intent, booked_on=booked_on, actor=ACTOR,
         memo="Card or online payment (Stripe)", data={"payment_intent": payment_intent, "event": event_id},
     )
+    _flag_implausible(booked, ref=payment_intent)
     from portal.payments import receipts
 
     receipts.queue(pairs[0][0].debtor, [inv for inv, _ in pairs], ref=payment_intent, method="card", paid_on=booked_on,
@@ -141,6 +142,18 @@ def record_payment(
         checkout.completed_at = checkout.completed_at or utcnow()
     _run_deferred(merchant, payment_intent)
     return anchor
+
+
+def _flag_implausible(booked: list[tuple[Invoice, int]], *, ref: str) -> None:
+    """A share far beyond what its invoice had open (it was paid another way while the checkout was open, with fees
+    on top, or the limit is set low) stays booked, since the card was charged, and staff are told to refund it."""
+    from portal.payments import plausibility
+
+    for invoice, share in booked:
+        before = max(invoice.open_minor + share, 0)  # ledger.book refreshed the balance under its row lock
+        if not plausibility.is_plausible(invoice, share, open_minor=before):
+            plausibility.flag(invoice, amount_minor=share, source="stripe", ref=ref, actor=ACTOR, booked=True,
+                              open_minor=before)
 
 
 def _run_deferred(merchant: Merchant, payment_intent: str) -> None:

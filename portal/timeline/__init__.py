@@ -442,6 +442,11 @@ def _credit_applied(v: View) -> str:
 @presents("payment.implausible", example={"amount_minor": 100000000, "currency": "EUR", "open_minor": 11900,
                                          "limit_minor": 11900, "source": "api", "ref": "PP-1"})
 def _implausible(v: View) -> str:
+    if v.get("booked"):
+        return _("Payment of %(amount)s booked although far more than was open (staff notified)", amount=v.money())
+    if v.get("source") == "bank":
+        return _("Bank transfer of %(amount)s not booked: far more than is open; it waits to be assigned (staff notified)",
+                 amount=v.money())
     return _("Payment of %(amount)s not booked: far more than is open (staff notified)", amount=v.money())
 
 

@@ -281,7 +281,8 @@ def _bank_statement(job, merchant, raw, *, today, actor, reporter):
         return "rejected", None, [{"where": where, "messages": [message]}]
     return "done", {"files": len(result.files), "already_imported": sum(f.already_imported for f in result.files),
                     "booked": result.total("booked"), "unmatched": result.total("unmatched"),
-                    "returns": result.total("reversed"), "duplicates": result.total("duplicates")}, None
+                    "returns": result.total("reversed"), "duplicates": result.total("duplicates"),
+                    "implausible": result.total("implausible")}, None
 
 
 def _einvoice(job, merchant, raw, *, today, actor, reporter):
