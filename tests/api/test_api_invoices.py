@@ -459,3 +459,20 @@ def test_concurrent_first_submissions_for_a_new_customer_never_fail(app, api, nu
     db.session.expire_all()
     assert db.session.scalar(select(func.count(Debtor.id))) == 1
     assert db.session.scalar(select(func.count(Invoice.id))) == len(set(numbers))
+
+
+def test_amounts_beyond_32_bits_of_minor_units_are_stored_and_paid_exactly(api):
+    """25 million euros are 2,500,000,000 cents, more than a 32-bit column holds (2,147,483,647): the
+    BIGINT columns (migration 0002) keep amount, balance and ledger exact on PostgreSQL and SQLite alike."""
+    body = invoice_payload("RE-BIG", amount="25000000.00",
+                           lines=[{"description": "Windpark", "quantity": 1, "amount": "25000000.00"}])
+    created = api.post("/api/v1/invoices", json=body)
+    assert created.status_code == 201, created.get_json()
+    assert (created.get_json()["amount"], created.get_json()["open_amount"]) == ("25000000.00", "25000000.00")
+    paid = api.post("/api/v1/invoices/RE-BIG/payments", json={"amount": "22000000.01", "reference": "BIG-1"})
+    assert paid.status_code == 201, paid.get_json()
+    assert paid.get_json()["invoice"]["open_amount"] == "2999999.99"
+    db.session.expire_all()
+    invoice = db.session.execute(select(Invoice).where(Invoice.number == "RE-BIG")).scalar_one()
+    assert (invoice.amount_minor, invoice.open_minor) == (2_500_000_000, 299_999_999)
+    assert db.session.scalar(select(LedgerEntry.amount_minor).where(LedgerEntry.kind == "payment")) == -2_200_000_001

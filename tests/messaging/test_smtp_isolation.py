@@ -79,3 +79,27 @@ def test_an_internationalised_domain_goes_out_in_its_ascii_form(app, server):
     assert [m.status for m in messages()] == ["sent", "sent", "sent"]
     assert [rcpt for rcpt, _ in server.accepted][1] == ["kunde@xn--bcher-kva.example"]
 
+
+
+def test_a_fault_in_the_middle_of_one_conversation_is_not_the_next_messages_failure(app, server, monkeypatch):
+    """The middle message breaks after the server accepted its MAIL FROM and RCPT TO (a client-side fault
+    half-way): on that connection the next MAIL FROM would be answered "503 nested MAIL command", a 5xx
+    that must not become the third message's permanent failure. Only the middle one is retried."""
+    import smtplib
+
+    queue_three_reminders("zweite@example.de")
+    real_data = smtplib.SMTP.data
+
+    def data(self, msg):
+        if b"zweite@example.de" in msg:
+            raise RuntimeError("the connection to the renderer broke mid-message")
+        return real_data(self, msg)
+
+    monkeypatch.setattr(smtplib.SMTP, "data", data)
+    result = worker.run_once(now=now())
+    first, middle, third = messages()
+    assert (first.status, third.status) == ("sent", "sent")
+    assert [rcpt for rcpt, _ in server.accepted] == [["erste@example.de"], ["dritte@example.de"]]
+    assert (middle.status, middle.attempts, middle.channel) == ("pending", 1, "email")  # retried later, on email
+    assert "RuntimeError" in middle.last_error and third.attempts == 1 and not third.last_error
+    assert result.sent == 2 and result.retried == 1
