@@ -3,13 +3,15 @@ and the staff decisions (reply, plan approval / counter-offer / refusal, dispute
 invoice cancellation and amount correction). Every action is audited."""
 from __future__ import annotations
 
-from datetime import date
+import base64
+import json
+from datetime import date, datetime
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case as sql_case
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import selectinload
 
 from portal import ledger
 from portal.cases import messages, service, storage
@@ -40,24 +42,68 @@ def _actor() -> str:
     return f"user:{g.user.id}"
 
 
+QUEUE_PAGE = 50
+
+
 @bp.get("/cases")
 def cases():
+    """One page of a queue: most urgent first (earliest service-level deadline, cases without one last), the closed
+    queue newest first; further pages by keyset cursor (an index walk, never skipping rows)."""
     queue = request.args.get("queue", "waiting")
-    statuses = QUEUES.get(queue, QUEUES["waiting"])
-    stmt = select(Case).where(Case.merchant_id == g.merchant.id, Case.status.in_(statuses))
-    if queue == "closed":
-        stmt = stmt.order_by(Case.closed_at.desc()).limit(200)
-    else:
-        # Most urgent first: the earliest service-level deadline; cases without one last.
-        stmt = stmt.order_by(sql_case((Case.sla_due_at.is_(None), 1), else_=0), Case.sla_due_at, Case.id)
-    rows = db.session.execute(stmt).scalars().all()
+    if queue not in QUEUES:
+        queue = "waiting"
+    rows, next_cursor = _queue_page(QUEUES[queue], closed=queue == "closed", after=request.args.get("after"))
     from portal.models.types import utcnow
 
     now = utcnow()
     return render_template(
-        "office/cases.html", cases=rows, queue=queue, now=now, labels=messages,
+        "office/cases.html", cases=rows, queue=queue, now=now, labels=messages, next_cursor=next_cursor,
+        first_page=not request.args.get("after"),
         overdue={c.id for c in rows if c.status in OPEN_STATUSES and c.sla_due_at and _aware(c.sla_due_at) < now},
     )
+
+
+def _queue_page(statuses: tuple, *, closed: bool, after: str | None):
+    """The cases of one queue after the cursor, with their customers and invoices loaded in two queries (not two per
+    case). Sorted by (deadline ascending | closing time descending), then id, undated cases last."""
+    column = Case.closed_at if closed else Case.sla_due_at
+    stmt = (select(Case).where(Case.merchant_id == g.merchant.id, Case.status.in_(statuses))
+            .options(selectinload(Case.debtor), selectinload(Case.invoices)))
+    cursor = _decode_queue_cursor(after)
+    if cursor is not None:
+        value, last_id = cursor
+        next_id = Case.id < last_id if closed else Case.id > last_id
+        if value is None:  # within the undated cases at the end
+            stmt = stmt.where(column.is_(None), next_id)
+        else:
+            beyond = column < value if closed else column > value
+            stmt = stmt.where(or_(column.is_(None), beyond, and_(column == value, next_id)))
+    if closed:
+        stmt = stmt.order_by(column.desc().nulls_last(), Case.id.desc())
+    else:
+        stmt = stmt.order_by(column.asc().nulls_last(), Case.id.asc())
+    size = QUEUE_PAGE
+    rows = db.session.execute(stmt.limit(size + 1)).scalars().all()
+    if len(rows) <= size:
+        return rows, None
+    rows = rows[:size]
+    last = rows[-1]
+    value = last.closed_at if closed else last.sla_due_at
+    raw = json.dumps([_aware(value).isoformat() if value else None, last.id], separators=(",", ":")).encode()
+    return rows, base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_queue_cursor(token: str | None):
+    """(deadline or None, case id) from a cursor; None for a missing or hand-edited one (the first page)."""
+    if not token:
+        return None
+    try:
+        value, last_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(last_id, int) or not (value is None or isinstance(value, str)):
+            return None
+        return (datetime.fromisoformat(value) if value else None), last_id
+    except (ValueError, TypeError):
+        return None
 
 
 def _aware(value):

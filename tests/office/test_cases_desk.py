@@ -29,6 +29,46 @@ def test_the_queue_lists_the_most_urgent_case_first_and_marks_overdue_ones(signe
     assert html.count('class="overdue"') == 1
 
 
+def _walk(client, url: str) -> tuple[list[int], int]:
+    """Every case id the queue shows, following "Next page" to the end; and how many pages that took."""
+    import re
+
+    seen, pages = [], 0
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        seen += [int(n) for n in re.findall(r'href="/office/cases/(\d+)"', html)]
+        nxt = re.search(r'rel="next" href="([^"]+)"', html)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else None
+        pages += 1
+    return seen, pages
+
+
+def test_the_queue_comes_in_pages_that_keep_the_urgency_order_and_show_every_case_once(signed_in, merchant_a, merchant_b, monkeypatch):
+    from portal.office import cases as desk
+
+    monkeypatch.setattr(desk, "QUEUE_PAGE", 2)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    made = [_dispute(merchant_a, f"RE-{n}") for n in range(1, 8)]
+    deadlines = [now + timedelta(hours=5), None, now - timedelta(hours=1), now + timedelta(hours=5), None,
+                 now + timedelta(hours=2), now + timedelta(hours=5)]
+    for case, due in zip(made, deadlines):
+        case.sla_due_at = due
+    _dispute(merchant_b, "RE-9")  # another merchant's case never shows
+    closings = {made[5]: now - timedelta(days=2), made[6]: None, made[1]: now - timedelta(days=1)}
+    for case, at in closings.items():
+        case.status, case.resolution, case.closed_at = "resolved", "credited", at
+    db.session.commit()
+    waiting = [c for c in made if c.status == "open"]
+    expected = [c.id for c in sorted(waiting, key=lambda c: (c.sla_due_at is None, c.sla_due_at or now, c.id))]
+    seen, pages = _walk(signed_in, "/office/cases")
+    assert seen == expected
+    assert pages == (len(expected) + 1) // 2
+    newest_first = [made[1].id, made[5].id, made[6].id]  # closed without a time: last
+    assert _walk(signed_in, "/office/cases?queue=closed") == (newest_first, 2)
+    first = signed_in.get("/office/cases?after=%%%")  # a hand-edited cursor answers with the first page
+    assert first.status_code == 200 and f"#{expected[0]}<" in first.get_data(as_text=True)
+
+
 def test_staff_resolve_a_dispute_with_a_partial_credit_and_the_action_is_audited(signed_in, merchant_a, staff_a):
     case = _dispute(merchant_a, "RE-1")
     inv = case.invoices[0]
