@@ -18,6 +18,8 @@ class Debtor(db.Model):
         # Open-items search finds a customer by exact email or phone without reading every row.
         Index("ix_debtor_email", "merchant_id", "email"),
         Index("ix_debtor_phone", "merchant_id", "phone"),
+        # Open items sorted by customer name: customers walked in name order, each one's invoices looked up
+        Index("ix_debtor_merchant_name", "merchant_id", "name", "id"),
         # … and by a part of the name, company or customer number through trigram indexes on PostgreSQL
         trigram_index("ix_debtor_name_trgm", "name"),
         trigram_index("ix_debtor_company_trgm", "company"),

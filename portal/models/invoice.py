@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -46,6 +47,12 @@ class Invoice(db.Model):
         # Open items (portal.office.open_items): keyset pages by due date or open amount within a status.
         Index("ix_invoice_open_items_due", "merchant_id", "status", "due_date", "id"),
         Index("ix_invoice_open_items_open", "merchant_id", "status", "open_minor", "id"),
+        Index("ix_invoice_open_items_amount", "merchant_id", "status", "amount_minor", "id"),
+        # … the totals of a status from the index alone (an index-only scan on PostgreSQL, a covering index on SQLite)
+        Index("ix_invoice_open_items_totals", "merchant_id", "status", "currency", "amount_minor", "open_minor"),
+        # … and the paused ones (few) by reason, without reading the unpaused (a partial index)
+        Index("ix_invoice_open_items_paused", "merchant_id", "paused_reason", "status", "due_date", "id",
+              postgresql_where=text("paused_reason IS NOT NULL"), sqlite_where=text("paused_reason IS NOT NULL")),
         # The dashboard's per-day figures: invoices by due day (recovery) and by closing day (self-service, open amounts).
         Index("ix_invoice_merchant_due", "merchant_id", "due_date"),
         Index("ix_invoice_merchant_closed", "merchant_id", "closed_on"),

@@ -28,15 +28,18 @@ PAUSED = ("no", "yes", "dispute", "plan", "promise", "unreachable", "staff")
 CHANNELS = ("email", "sms", "letter")
 
 
-def _sort_columns():
+def _sort_columns(sort: str) -> list:
+    """The columns a sort order goes by, before the invoice id that makes every row's place unique. By customer
+    name it is (name, customer id): the customers are then walked in the order of their (merchant, name, id)
+    index and each one's invoices looked up, instead of joining and sorting the whole selection."""
     return {
-        "due": Invoice.due_date,
-        "number": Invoice.number,
-        "debtor": Debtor.name,
-        "amount": Invoice.amount_minor,
-        "open": Invoice.open_minor,
-        "step": func.coalesce(Invoice.dunning_step, ""),
-    }
+        "due": [Invoice.due_date],
+        "number": [Invoice.number],
+        "debtor": [Debtor.name, Debtor.id],
+        "amount": [Invoice.amount_minor],
+        "open": [Invoice.open_minor],
+        "step": [func.coalesce(Invoice.dunning_step, "")],
+    }[sort]
 
 
 SORTS = ("due", "number", "debtor", "amount", "open", "step")
@@ -170,46 +173,58 @@ def distinct_values(session, column, merchant_id: int) -> list:
     return seen
 
 
-def _cursor_value(invoice: Invoice, sort: str):
-    value = {"due": invoice.due_date, "number": invoice.number, "debtor": invoice.debtor.name,
-             "amount": invoice.amount_minor, "open": invoice.open_minor, "step": invoice.dunning_step or ""}[sort]
-    return value.isoformat() if isinstance(value, date) else value
+def _cursor_values(invoice: Invoice, sort: str) -> list:
+    values = {"due": [invoice.due_date.isoformat()], "number": [invoice.number], "debtor": [invoice.debtor.name, invoice.debtor_id],
+              "amount": [invoice.amount_minor], "open": [invoice.open_minor], "step": [invoice.dunning_step or ""]}[sort]
+    return [*values, invoice.id]
 
 
 def encode_cursor(invoice: Invoice, f: Filters) -> str:
-    raw = json.dumps([_cursor_value(invoice, f.sort), invoice.id], separators=(",", ":")).encode()
+    raw = json.dumps(_cursor_values(invoice, f.sort), separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(token: str | None, f: Filters):
+_CURSOR_TYPES = {"due": (str,), "number": (str,), "debtor": (str, int), "amount": (int,), "open": (int,), "step": (str,)}
+
+
+def decode_cursor(token: str | None, f: Filters) -> list | None:
+    """The sort values and the invoice id of the last row shown; None for a missing, foreign or hand-edited cursor
+    (the first page)."""
     if not token:
         return None
     try:
-        value, last_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        types = (*_CURSOR_TYPES[f.sort], int)
+        if not isinstance(values, list) or len(values) != len(types):
+            return None
+        if not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(values, types)):
+            return None
         if f.sort == "due":
-            value = date.fromisoformat(value)
-        elif f.sort in ("amount", "open") and not isinstance(value, int):
-            return None
-        elif f.sort in ("number", "debtor", "step") and not isinstance(value, str):
-            return None
-        if not isinstance(last_id, int):
-            return None
-        return value, last_id
+            values[0] = date.fromisoformat(values[0])
+        return values
     except (ValueError, TypeError):
         return None
 
 
+def _after(columns: list, values: list, desc: bool):
+    """(c1, c2, …) > (v1, v2, …) in the list's order (< when descending), spelt out column by column (the columns may
+    come from two tables), with the first column's bound repeated on its own so that an index walk starts at the
+    cursor instead of reading every earlier row."""
+    def beyond(column, value):
+        return column < value if desc else column > value
+
+    condition = beyond(columns[-1], values[-1])
+    for column, value in zip(reversed(columns[:-1]), reversed(values[:-1])):
+        condition = or_(beyond(column, value), and_(column == value, condition))
+    first = columns[0] <= values[0] if desc else columns[0] >= values[0]
+    return and_(first, condition)
+
+
 def _ordered(stmt: Select, f: Filters, cursor) -> Select:
-    column = _sort_columns()[f.sort]
+    columns = [*_sort_columns(f.sort), Invoice.id]
     if cursor is not None:
-        value, last_id = cursor
-        if f.desc:
-            stmt = stmt.where(or_(column < value, and_(column == value, Invoice.id < last_id)))
-        else:
-            stmt = stmt.where(or_(column > value, and_(column == value, Invoice.id > last_id)))
-    if f.desc:
-        return stmt.order_by(column.desc(), Invoice.id.desc())
-    return stmt.order_by(column.asc(), Invoice.id.asc())
+        stmt = stmt.where(_after(columns, cursor, f.desc))
+    return stmt.order_by(*[c.desc() if f.desc else c.asc() for c in columns])
 
 
 @dataclass

@@ -94,6 +94,24 @@ def test_keyset_pages_walk_the_whole_selection_once_in_order_with_and_without_ht
     assert seen == expected
 
 
+def test_pages_sorted_by_customer_name_keep_namesakes_apart_and_show_every_invoice_once(signed_in, merchant_a):
+    today = today_for(merchant_a.timezone)
+    # 40 customers under three names, three invoices each: the names tie across customers and within a customer
+    _import(merchant_a, [_row(n, today - timedelta(days=n % 5), ref=f"K-{n % 40:02d}", name=["Weber", "Abel", "Meyer"][n % 40 % 3])
+                         for n in range(1, 121)])
+    for desc in (False, True):
+        rows = db.session.execute(select(Invoice.number, Debtor.name, Debtor.id, Invoice.id)
+                                  .join(Debtor, Debtor.id == Invoice.debtor_id)).all()
+        expected = [r.number for r in sorted(rows, key=lambda r: (r[1], r[2], r[3]), reverse=desc)]
+        seen, url = [], "/office/invoices?sort=debtor" + ("&dir=desc" if desc else "")
+        while url:
+            html = signed_in.get(url).get_data(as_text=True)
+            seen += _numbers(html)
+            nxt = re.search(r'rel="next" href="([^"]+)"', html)
+            url = nxt.group(1).replace("&amp;", "&") if nxt else None
+        assert seen == expected
+
+
 def test_totals_add_up_the_whole_selection_per_currency(signed_in, merchant_a):
     today = today_for(merchant_a.timezone)
     _import(merchant_a, [_row(n, today - timedelta(days=3), amount="1.000,50") for n in range(1, 61)]
