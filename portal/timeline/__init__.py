@@ -778,6 +778,48 @@ def _is_echo(event, primary) -> bool:
     return False
 
 
+class _EchoIndex:
+    """Which events `_is_echo` pairs, found through the keys the rule needs (invoice and case, invoice and actor)
+    instead of comparing every event with every other one: a timeline of thousands of events costs what its
+    events cost, not their square."""
+
+    def __init__(self, events: list):
+        self.position = {id(e): n for n, e in enumerate(events)}
+        self.cases: dict = {}      # (invoice, case id) -> case.* events: primaries of request.* echoes
+        self.requests: dict = {}   # (invoice, case id) -> request.* events
+        self.acts: dict = {}       # (invoice, actor) -> events not staff.*: primaries of staff.* echoes
+        self.staff: dict = {}      # (invoice, actor) -> staff.* events
+        for e in events:
+            case_id = (e.data or {}).get("case_id")
+            if e.kind.startswith("case.") and case_id is not None:
+                self.cases.setdefault((e.invoice_id, case_id), []).append(e)
+            if e.kind.startswith("request.") and case_id is not None:
+                self.requests.setdefault((e.invoice_id, case_id), []).append(e)
+            (self.staff if e.kind.startswith("staff.") else self.acts).setdefault((e.invoice_id, e.actor), []).append(e)
+
+    def _candidates(self, e, as_echo: bool) -> list:
+        case_id = (e.data or {}).get("case_id")
+        found = []
+        if as_echo:
+            if e.kind.startswith("request.") and case_id is not None:
+                found += self.cases.get((e.invoice_id, case_id), ())
+            if e.kind.startswith("staff."):
+                found += self.acts.get((e.invoice_id, e.actor), ())
+        else:
+            if e.kind.startswith("case.") and case_id is not None:
+                found += self.requests.get((e.invoice_id, case_id), ())
+            if not e.kind.startswith("staff."):
+                found += self.staff.get((e.invoice_id, e.actor), ())
+        return found
+
+    def has_primary(self, e) -> bool:
+        return any(p is not e and _is_echo(e, p) for p in self._candidates(e, as_echo=True))
+
+    def echoes_of(self, e) -> list:
+        found = [x for x in self._candidates(e, as_echo=False) if x is not e and _is_echo(x, e)]
+        return sorted(found, key=lambda x: self.position[id(x)])
+
+
 def build(events: Iterable, ctx: Context) -> list[Entry]:
     """Entries oldest first, one per thing that happened (echoes and sent-notices merged into their act)."""
     events = sorted(events, key=lambda e: (e.occurred_at, e.id or 0))
@@ -798,16 +840,15 @@ def build(events: Iterable, ctx: Context) -> list[Entry]:
             if step_event is not None:
                 absorbed[step_event.id] = message
                 dropped.add(e.id)
+    echo_pairs = _EchoIndex(events)
     entries: list[Entry] = []
     for e in events:
         if e.id in dropped:
             continue
-        siblings = by_invoice.get(e.invoice_id, ())
-        primary = next((p for p in siblings if p is not e and _is_echo(e, p)), None)
-        if primary is not None:
+        if echo_pairs.has_primary(e):
             continue
         view = View(e, ctx)
-        echoes = [echo for echo in siblings if echo is not e and _is_echo(echo, e)]
+        echoes = echo_pairs.echoes_of(e)
         for echo in echoes:  # what staff typed with the act (a note) belongs to its sentence
             for key, value in (echo.data or {}).items():
                 view.data.setdefault(key, value)
