@@ -34,6 +34,7 @@ from portal.clock import today_for
 from portal.extensions import db
 from portal.models import Event, Merchant, UploadJob
 from portal.models.types import utcnow
+from portal.transactions import writing
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +210,10 @@ def drain(worker: str) -> int:
     return count
 
 
+@writing
 def process(job_id: int) -> None:
-    """Run the claimed job's import and record the outcome (commits)."""
+    """Run the claimed job's import and record the outcome (commits). On SQLite the import's transaction takes the
+    write lock before its first read (`portal.transactions`): its duplicate checks see the last commit."""
     job = db.session.get(UploadJob, job_id)
     merchant = db.session.get(Merchant, job.merchant_id)
     reporter = Reporter(job)

@@ -131,3 +131,29 @@ def test_a_savepoint_before_the_first_write_belongs_to_the_transaction(app):
         db.session.get(Merchant, merchant.id).name = "Zwischenstand"
     db.session.rollback()
     assert db.session.scalar(select(Merchant.name)) != "Zwischenstand"
+
+
+def test_the_same_statement_imported_twice_at_once_is_booked_once_and_reported_as_seen(app):
+    """Two operators (CLI and upload) import one file at the same moment: the second reads after the first committed."""
+    from datetime import date
+
+    from portal.payments.reconcile import import_statements
+    from tests.payments.camt_builder import entry, statement
+
+    merchant = make_merchant()
+    invoice = make_invoice(merchant, "RE-1", amount="119.00")
+    data = statement(entry("119.00", ref="A1", rf=invoice.rf_reference))
+    merchant_id = merchant.id
+
+    def import_once(i):
+        result = import_statements(db.session.get(Merchant, merchant_id), data, "stmt.xml", actor=f"import:{i}",
+                                   today=date(2026, 1, 20))
+        db.session.commit()
+        return result.files[0].already_imported
+
+    results, errors = _in_threads(app, 2, import_once)
+    assert errors == []
+    assert sorted(results) == [False, True]
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).open_minor == 0
+    assert db.session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "payment")) == 1
