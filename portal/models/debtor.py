@@ -20,6 +20,8 @@ class Debtor(db.Model):
         Index("ix_debtor_phone", "merchant_id", "phone"),
         # Open items sorted by customer name: customers walked in name order, each one's invoices looked up
         Index("ix_debtor_merchant_name", "merchant_id", "name", "id"),
+        # … and filtered by preferred channel (a subquery of the page and of the totals)
+        Index("ix_debtor_channel", "merchant_id", "preferred_channel"),
         # … and by a part of the name, company or customer number through trigram indexes on PostgreSQL
         trigram_index("ix_debtor_name_trgm", "name"),
         trigram_index("ix_debtor_company_trgm", "company"),
