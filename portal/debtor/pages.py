@@ -13,7 +13,7 @@ from portal.debtor import bp, events
 from portal.debtor import session as portal_session
 from portal.debtor.forms import VerifyForm
 from portal.debtor.pagecache import render_page
-from portal.debtor.queries import (case_headings, handed_over_claims, invoice_of, open_invoices, overview_invoices, preselected, timeline,
+from portal.debtor.queries import (case_headings, invoice_of, open_invoices, overview_data, preselected, timeline,
                                    paid_by, total_of, with_requested_plans)
 from portal.domain import stepup
 from portal.domain.money import Money
@@ -36,18 +36,16 @@ def viewed(debtor: Debtor, page: str, invoice=None) -> None:
 def overview():
     debtor = portal_session.current_debtor()
     cases = case_headings(debtor)
-    views = with_requested_plans(debtor, overview_invoices(debtor, today(debtor)), cases)
+    data = overview_data(debtor, today(debtor))
+    views = with_requested_plans(debtor, data.invoices, cases)
     due = tuple(preselected(views, portal_session.asked_invoices()))
-    from portal.payments.credits import debtor_credits
-
-    credited = debtor_credits(debtor)
-    credits = tuple((inv.number, Money(-inv.open_minor, inv.currency)) for inv in credited)
+    credits = data.credits
     viewed(debtor, "overview")
     # The busiest page: served from the page cache, keyed by exactly what it shows (see pagecache).
     from portal.domain.statement import totals
     from portal.dunning.handover import agency_card
 
-    handed = handed_over_claims(debtor)
+    handed = data.handed_over
     return render_page("debtor/overview.html", debtor, invoices=views, totals=tuple(total_of(views)), cases=cases,
                        due_totals=tuple(total_of(due)), due_count=len(due), handed_over=handed,
                        handed_over_totals=tuple(totals(c.open for c in handed)), agency=agency_card(debtor.merchant_id) if handed else None,
