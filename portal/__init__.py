@@ -38,7 +38,7 @@ def create_app(config: object | dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from portal import i18n, inputs, security, transactions, web
+    from portal import i18n, inputs, ratelimits, security, transactions, web
     from portal.extensions import csrf, db, limiter, login, mail, migrate
 
     db.init_app(app)
@@ -47,6 +47,7 @@ def create_app(config: object | dict | None = None) -> Flask:
     mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    ratelimits.init_app(app, limiter)  # its hooks run only for requests that have limits
     login.init_app(app)
     login.login_view = "office.login"
     login.session_protection = "strong"
