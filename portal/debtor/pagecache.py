@@ -24,6 +24,7 @@ What must differ per request stays out of the cached HTML:
 """
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections import OrderedDict
@@ -93,16 +94,26 @@ def _columns(model) -> tuple[str, ...]:
 _ROW_KEYS: dict[type, tuple[str, ...]] = {}
 
 
-def _row(obj) -> tuple:
-    """Every column value of an ORM row, in a fixed order."""
+def _value(value):
+    # JSON columns (lists, dicts) as their canonical text: hashable, and equal exactly when the data is.
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
+def row_key(obj) -> tuple:
+    """Every column value of an ORM row, in a fixed order (a part of a page key)."""
     cls = type(obj)
     keys = _ROW_KEYS.get(cls)
     if keys is None:
         keys = _ROW_KEYS[cls] = _columns(cls)
-    return tuple(getattr(obj, k) for k in keys)
+    return tuple(_value(getattr(obj, k)) for k in keys)
 
 
-def _page_key(template: str, debtor: Debtor, merchant: Merchant, context: dict) -> Hashable | None:
+_row = row_key
+
+
+def _page_key(template: str, debtor: Debtor, merchant: Merchant, shown: Hashable) -> Hashable | None:
     """Everything the page shows, or None when this request must not use the cache."""
     if request.query_string or session.get("_flashes"):
         return None
@@ -117,15 +128,19 @@ def _page_key(template: str, debtor: Debtor, merchant: Merchant, context: dict) 
         request.script_root,
         request.path,
         g.get("lang_next"),
-        tuple(sorted(context.items())),
+        shown,
     )
     return key
 
 
-def render_page(template: str, debtor: Debtor, **context) -> str:
+def render_page(template: str, debtor: Debtor, *, key: Hashable | None = None, **context) -> str:
     """`render_template(template, **context)` for this debtor's session, from the cache when the
-    same debtor was shown exactly this page before; the CSRF token is always this session's."""
-    key = _page_key(template, debtor, debtor.merchant, context)
+    same debtor was shown exactly this page before; the CSRF token is always this session's.
+
+    `key`: the values the page shows, when the context holds objects that do not compare by value
+    (ORM rows): it must then cover everything the template reads from the context. Without it the
+    context itself is the key."""
+    key = _page_key(template, debtor, debtor.merchant, tuple(sorted(context.items())) if key is None else key)
     if key is None:
         return render_template(template, **context)
     lru = cache()

@@ -12,7 +12,7 @@ from portal.clock import today_for
 from portal.debtor import bp, events
 from portal.debtor import session as portal_session
 from portal.debtor.forms import VerifyForm
-from portal.debtor.pagecache import render_page
+from portal.debtor.pagecache import render_page, row_key
 from portal.debtor.queries import (case_headings, invoice_of, open_invoices, overview_data, preselected, timeline,
                                    paid_by, total_of, with_requested_plans)
 from portal.domain import stepup
@@ -61,8 +61,13 @@ def invoice(invoice_id: int):
     from portal.dunning.handover import agency_card
 
     agency = agency_card(debtor.merchant_id) if view.invoice.status == "handed_over" else None
-    return render_template("debtor/invoice.html", view=view, timeline=timeline(debtor, view), paid_by=paid_by(view.invoice),
-                           agency=agency)
+    items, paid = tuple(timeline(debtor, view)), paid_by(view.invoice)
+    # From the page cache too; the invoice is an ORM row, so the key names what the page shows from it:
+    # every column (lines and due dates included), every booking, the balance and state for today,
+    # the history as listed (reminders sent included), how it was paid, and the agency's card.
+    shown = (row_key(view.invoice), tuple(row_key(e) for e in view.invoice.entries), view.balance, view.state, items, paid,
+             agency)
+    return render_page("debtor/invoice.html", debtor, key=shown, view=view, timeline=items, paid_by=paid, agency=agency)
 
 
 @bp.route("/portal/invoices/<int:invoice_id>/pdf")

@@ -219,12 +219,19 @@ def with_requested_plans(debtor: Debtor, views, cases=None):
     return tuple(out) if isinstance(views, tuple) else out
 
 
+# Built once, like the overview's queries: constructing the statement cost more than running it.
+_INVOICE_OF = (
+    select(Invoice)
+    .where(Invoice.id == bindparam("invoice_id"), Invoice.debtor_id == bindparam("debtor_id"),
+           Invoice.merchant_id == bindparam("merchant_id"))
+    .options(selectinload(Invoice.entries))
+)
+
+
 def invoice_of(debtor: Debtor, invoice_id: int, today: date) -> InvoiceView:
     """One invoice of this debtor (any status); 404 for anyone else's."""
     invoice = db.session.scalars(
-        select(Invoice)
-        .where(Invoice.id == invoice_id, Invoice.debtor_id == debtor.id, Invoice.merchant_id == debtor.merchant_id)
-        .options(selectinload(Invoice.entries))
+        _INVOICE_OF, {"invoice_id": invoice_id, "debtor_id": debtor.id, "merchant_id": debtor.merchant_id}
     ).one_or_none()
     if invoice is None:
         abort(404)
@@ -279,24 +286,29 @@ def _periods(entry: LedgerEntry) -> tuple:
                  for s in (entry.data or {}).get("segments") or ())
 
 
+# The messages sent about one invoice, as the history lists them (plain rows, statement built once).
+_SENT_MESSAGES = (
+    select(Message.sent_at, Message.created_at, Message.purpose, Message.channel, Message.subject)
+    .join(MessageInvoice, MessageInvoice.message_id == Message.id)
+    .where(
+        MessageInvoice.invoice_id == bindparam("invoice_id"),
+        Message.debtor_id == bindparam("debtor_id"),
+        Message.merchant_id == bindparam("merchant_id"),
+        Message.status == MessageStatus.SENT.value,
+    )
+    .order_by(Message.sent_at)
+)
+
+
 def timeline(debtor: Debtor, view: InvoiceView) -> list[TimelineItem]:
     """Invoice issued and due, reminders sent, and every booking, in date order."""
     invoice = view.invoice
     items = [TimelineItem(invoice.issue_date, "issued"), TimelineItem(invoice.due_date, "due")]
-    sent = db.session.scalars(
-        select(Message)
-        .join(MessageInvoice, MessageInvoice.message_id == Message.id)
-        .where(
-            MessageInvoice.invoice_id == invoice.id,
-            Message.debtor_id == debtor.id,
-            Message.merchant_id == debtor.merchant_id,
-            Message.status == MessageStatus.SENT.value,
-        )
-        .order_by(Message.sent_at)
-    )
-    for message in sent:
-        when = (message.sent_at or message.created_at).date()
-        items.append(TimelineItem(when, "reminder" if message.purpose == "dunning" else "message", message.channel, message.subject))
+    sent = db.session.connection().execute(
+        _SENT_MESSAGES, {"invoice_id": invoice.id, "debtor_id": debtor.id, "merchant_id": debtor.merchant_id})
+    for sent_at, created_at, purpose, channel, subject in sent:
+        when = (sent_at or created_at).date()
+        items.append(TimelineItem(when, "reminder" if purpose == "dunning" else "message", channel, subject))
     entry: LedgerEntry
     for entry in invoice.entries:
         items.append(TimelineItem(entry.booked_on, display_kind(entry), amount=Money(abs(entry.amount_minor), entry.currency),
