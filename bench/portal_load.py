@@ -124,6 +124,7 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    proc.stderr.close()
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -348,13 +349,17 @@ def main() -> None:
     # Limits are counted in memory per worker here (the warning about it is expected); the pages measured have none.
     common = ["-w", str(args.workers), "--worker-class", args.worker_class, "--log-level", "error"]
     portal = start([gunicorn, *common, "-b", f"127.0.0.1:{portal_port}", "wsgi:app"], env, portal_port)
-    hello = start([gunicorn, *common, "-b", f"127.0.0.1:{hello_port}", "hello:app"], {**env, "BENCH_CWD": str(tmp)}, hello_port)
+    hello = None
     ok = True
     try:
+        if not args.weight_only and not args.soak:
+            hello = start([gunicorn, *common, "-b", f"127.0.0.1:{hello_port}", "hello:app"], {**env, "BENCH_CWD": str(tmp)},
+                          hello_port)
         cookie = session_cookie(base, token)
-        invoice_path = first_invoice_path(base, cookie)
-        cookie = session_cookie(base, token, invoice_path)
         weights, foreign = page_weight(base, cookie)
+        if not args.weight_only:
+            invoice_path = first_invoice_path(base, cookie)
+            cookie = session_cookie(base, token, invoice_path)
         if args.soak:
             ok = soak(args, base, ["/portal/", invoice_path], cookie, portal, tmp)
         elif not args.weight_only:
@@ -363,7 +368,8 @@ def main() -> None:
                                  {"hello": hello, "overview": portal, "invoice": portal}, cookie)
     finally:
         stop(portal)
-        stop(hello)
+        if hello is not None:
+            stop(hello)
         shutil.rmtree(tmp, ignore_errors=True)
 
     print("\nPage weight of the overview (gzip level 6)\n")
