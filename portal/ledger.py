@@ -335,7 +335,7 @@ def book_many(rows, *, kind: str, source: str, actor: str, held: dict[int, Held]
     `then(row, booking)` may return more event rows, written right after that booking's event.
     Balances move only by `open_minor = open_minor + delta` under the row locks; nothing commits.
     """
-    from portal.dunning import escalation  # imported late: it imports models
+    from portal.dunning import bulk, escalation  # imported late: they import models
     from sqlalchemy import bindparam
 
     from portal.models.types import utcnow
@@ -354,15 +354,12 @@ def book_many(rows, *, kind: str, source: str, actor: str, held: dict[int, Held]
         refs.setdefault(held[r["invoice_id"]].merchant_id, set()).add(r["external_ref"])
     booked: dict[tuple[int, str], tuple[int, str, int]] = {}
     for merchant_id, wanted in refs.items():
-        wanted = sorted(wanted)
-        for start in range(0, len(wanted), 500):
-            for ref, invoice_id, entry_kind, amount in db.session.execute(
-                select(LedgerEntry.external_ref, LedgerEntry.invoice_id, LedgerEntry.kind, LedgerEntry.amount_minor).where(
-                    LedgerEntry.merchant_id == merchant_id, LedgerEntry.source == source,
-                    LedgerEntry.external_ref.in_(wanted[start : start + 500]),
-                )
-            ):
-                booked[(merchant_id, ref)] = (invoice_id, entry_kind, amount)
+        # Joined as a batch against the unique (merchant, source, reference) index, one probe each.
+        for ref, invoice_id, entry_kind, amount in bulk.probe(
+            LedgerEntry.external_ref, sorted(wanted), [LedgerEntry.invoice_id, LedgerEntry.kind, LedgerEntry.amount_minor],
+            LedgerEntry.merchant_id == merchant_id, LedgerEntry.source == source, size=500,
+        ):
+            booked[(merchant_id, ref)] = (invoice_id, entry_kind, amount)
 
     # A paid invoice that still owes (it cannot come from a booking) would reopen: `book` handles that one.
     odd = {i for i in ids if held[i].status == InvoiceStatus.PAID.value and held[i].open_minor > 0}

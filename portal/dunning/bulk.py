@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import JSON, Integer, Table, any_, bindparam, insert, text, update
+from sqlalchemy import JSON, Integer, Table, any_, bindparam, func, insert, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from portal.extensions import db
@@ -29,6 +29,33 @@ def among(column, ids: Sequence[int]):
     if _postgres():
         return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
     return column.in_(list(ids))
+
+
+def probe(key, values: Sequence, columns: Sequence, *where, size: int = 1000) -> list:
+    """Rows (value, *columns) of `key`'s table where `key` is one of `values` and `where` holds: the
+    batch joined against the table, one index probe per value.
+
+    `key` with the equalities in `where` must be a unique index (e.g. `(merchant_id, key)`). On
+    PostgreSQL the values travel as one array, `unnest(:values)`, joined LATERAL to the table behind
+    an `OFFSET 0` fence: the subquery cannot be flattened into a hash join, and an equality on every
+    column of a unique index is one row whatever the statistics say. A plain `IN`/`= ANY` or join
+    leaves the choice to the statistics, and those of a table filled in the same transaction (a large
+    import into fresh tables) are an empty table's: the planner then reads all the tenant's rows for
+    every batch, which grows with the square of the import. SQLite: `IN (…)` per `size` values (its
+    planner probes a unique index for each one)."""
+    values = list(values)
+    if not values:
+        return []
+    if _postgres():
+        element = Integer() if isinstance(key.type, Integer) else key.type
+        batch = func.unnest(bindparam(None, values, type_=ARRAY(element))).table_valued("value").render_derived(name="batch")
+        found = select(*columns).where(key == batch.c.value, *where).offset(0).lateral("found")
+        stmt = select(batch.c.value, *found.c).select_from(batch).join(found, true())
+        return list(db.session.execute(stmt))
+    out = []
+    for start in range(0, len(values), size):
+        out.extend(db.session.execute(select(key, *columns).where(key.in_(values[start : start + size]), *where)))
+    return out
 
 
 def _is_json(column) -> bool:
