@@ -278,6 +278,7 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=20000)
     parser.add_argument("--due", type=int, default=2000)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file under /tmp")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line (bench/growth.py)")
     args = parser.parse_args()
     url = args.database_url or f"sqlite:////tmp/settle-bench-dunning-{os.getpid()}.sqlite3"
     from portal import create_app
@@ -324,6 +325,10 @@ def main() -> None:
         assert check == {t: counts[t] for t in marks}, (check, counts)
         print(f"baseline (plain SQL, same rows {counts}): {base_s:.2f}s wall ({base_cpu:.2f}s CPU)", flush=True)
         print(f"ratio run/baseline: {run_s / base_s:.2f}x", flush=True)
+        if args.json:
+            print(json.dumps({"pipeline": "dunning", "size": args.invoices, "due": args.due, "seconds": run_s,
+                              "peak_mb": peak / 1024 if peak else None, "before_mb": rss_before / 1024,
+                              "floor_seconds": base_s, "runs": [run_s], "floor_runs": [base_s]}), flush=True)
     if url.startswith("sqlite:////tmp/settle-bench"):
         os.unlink(url.removeprefix("sqlite:///"))
 

@@ -92,6 +92,10 @@ def make_schema(db_path: Path) -> None:
 
 
 def peak_rss_mb() -> float:
+    """Peak resident set of this process (VmHWM; ru_maxrss would carry the parent's peak across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -204,6 +208,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each phase, alternating; the fastest counts (the 2 cores are shared)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the import to stderr")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line (bench/growth.py)")
     parser.add_argument("--phase", choices=["import", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
@@ -240,6 +245,11 @@ def main() -> None:
         print(f"{name:10} {r['seconds']:8.2f} {cpu[name]:7.2f} {r['peak_mb']:12.0f} {r['growth_mb']:10.0f} {r['invoices']:9} {r['debtors']:8}")
     print(f"ratio import/baseline: {ratio:.2f}x wall, {cpu['import'] / cpu['baseline']:.2f}x cpu "
           f"(target <= 3x): {'OK' if ratio <= 3 else 'TOO SLOW'}")
+    if args.json:
+        print(json.dumps({"pipeline": "csv", "size": args.invoices, "seconds": best["import"]["seconds"],
+                          "peak_mb": best["import"]["peak_mb"], "before_mb": best["import"]["peak_mb"] - best["import"]["growth_mb"],
+                          "floor_seconds": best["baseline"]["seconds"], "floor_peak_mb": best["baseline"]["peak_mb"],
+                          "runs": [r["seconds"] for r in runs["import"]], "floor_runs": [r["seconds"] for r in runs["baseline"]]}))
 
 
 if __name__ == "__main__":
