@@ -273,12 +273,13 @@ def _import(raw: bytes, merchant: Merchant, *, today: date, actor: str, progress
                 valid.append((line, data, data.fingerprint()))
         del debtors
 
-    # Repeats within the file and against what is already booked.
-    existing = dict(
-        db.session.execute(
-            select(Invoice.number, Invoice.intake_fingerprint).where(Invoice.merchant_id == merchant.id)
-        ).all()
-    )
+    # Repeats within the file and against what is already booked: only the file's numbers are looked
+    # up (joined against the unique (merchant, number) index), so memory follows the file, not the
+    # merchant's whole invoice table.
+    from portal.dunning import bulk  # imported late: it imports models
+
+    existing = dict(bulk.probe(Invoice.number, sorted({data.number for _, data, _ in valid}),
+                               [Invoice.intake_fingerprint], Invoice.merchant_id == merchant.id))
     seen: dict[str, tuple[int, str]] = {}
     new: list[tuple[InvoiceData, str]] = []
     for line, data, fp in valid:
