@@ -105,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file under /tmp")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N top cProfile entries of the worker")
     args = parser.parse_args()
     url = args.database_url or f"sqlite:////tmp/settle-bench-mail-{os.getpid()}.sqlite3"
 
@@ -132,9 +133,21 @@ def main() -> None:
             from portal.messaging import worker
 
             now = datetime.now(timezone.utc) + timedelta(seconds=1)
+            profiler = None
+            if args.profile:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             t0 = time.perf_counter()
             result = worker.drain(now=now)
             worker_s = time.perf_counter() - t0
+            if profiler:
+                import pstats
+
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
             assert result.sent == args.messages and count.value == args.messages, (result, count.value)
             sent = received(spool)
             size = sum(len(raw) for _, _, raw in sent) / len(sent)

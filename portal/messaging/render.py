@@ -12,7 +12,7 @@ slots) and for dunning messages `items` (invoice lines still live, Money and dat
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from flask import current_app
@@ -39,14 +39,91 @@ def _day(value):
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def live_invoices(message: Message, *, as_sent: bool = False) -> list[Invoice]:
+@dataclass
+class Prefetch:
+    """What rendering a batch of messages reads from the database, read for the whole batch in a few set
+    queries (the worker's batch) instead of per message: the messages' invoices with their steps, the
+    merchants' texts in force, the dunning messages sent before for those invoices (`reminder_sent`), the
+    debtors and merchants (then in the session's identity map). Read once, right after the batch is claimed:
+    what a message says is as of that moment (the batch takes well under a second)."""
+
+    invoices: dict[int, list[tuple[Invoice, str]]] = field(default_factory=dict)  # message id → (invoice, step)
+    texts: dict[tuple[int, str, str], dict | None] = field(default_factory=dict)  # (merchant, kind, language)
+    sent_before: dict[int, list[tuple[int, str | None]]] = field(default_factory=dict)  # invoice → (message id, day)
+    company: dict[tuple[int, str], list[str]] = field(default_factory=dict)  # (merchant, language) → footer lines
+
+    @classmethod
+    def load(cls, messages: list[Message]) -> "Prefetch":
+        from portal.models import MessageText
+        from sqlalchemy import func, tuple_
+
+        out = cls()
+        if not messages:
+            return out
+        ids = [m.id for m in messages]
+        out.invoices = {i: [] for i in ids}
+        rows = db.session.execute(
+            select(MessageInvoice.message_id, Invoice, MessageInvoice.step)
+            .join(MessageInvoice, MessageInvoice.invoice_id == Invoice.id)
+            .where(MessageInvoice.message_id.in_(ids)).order_by(Invoice.due_date, Invoice.id)
+        ).all()
+        for message_id, invoice, step in rows:
+            out.invoices[message_id].append((invoice, step))
+        debtor_ids = {m.debtor_id for m in messages if m.debtor_id}
+        if debtor_ids:
+            db.session.execute(select(Debtor).where(Debtor.id.in_(debtor_ids))).scalars().all()
+        db.session.execute(select(Merchant).where(Merchant.id.in_({m.merchant_id for m in messages}))).scalars().all()
+        keys = {(m.merchant_id, m.template, m.language) for m in messages if is_worded(m.template)}
+        out.texts = dict.fromkeys(keys)
+        if keys:
+            latest = select(MessageText.merchant_id, MessageText.kind, MessageText.language,
+                            func.max(MessageText.version).label("version")).where(
+                tuple_(MessageText.merchant_id, MessageText.kind, MessageText.language).in_(list(keys))
+            ).group_by(MessageText.merchant_id, MessageText.kind, MessageText.language).subquery()
+            for merchant_id, kind, language, texts in db.session.execute(
+                select(MessageText.merchant_id, MessageText.kind, MessageText.language, MessageText.texts).join(
+                    latest, (MessageText.merchant_id == latest.c.merchant_id) & (MessageText.kind == latest.c.kind)
+                    & (MessageText.language == latest.c.language) & (MessageText.version == latest.c.version))
+            ):
+                out.texts[(merchant_id, kind, language)] = dict(texts) if texts else None
+        invoice_ids = {inv.id for pairs in out.invoices.values() for inv, _step in pairs}
+        out.sent_before = {i: [] for i in invoice_ids}
+        if invoice_ids:
+            for invoice_id, message_id, context in db.session.execute(
+                select(MessageInvoice.invoice_id, Message.id, Message.context)
+                .join(Message, Message.id == MessageInvoice.message_id).where(
+                    MessageInvoice.invoice_id.in_(invoice_ids), Message.purpose == "dunning",
+                    Message.status == MessageStatus.SENT.value)
+            ):
+                out.sent_before[invoice_id].append((message_id, (context or {}).get("today")))
+        return out
+
+    def record_sent(self, message: Message) -> None:
+        """A message of this batch went out: later ones about the same invoices know it (`reminder_sent`)."""
+        if message.purpose == "dunning":
+            for invoice, _step in self.invoices.get(message.id, []):
+                self.sent_before.setdefault(invoice.id, []).append((message.id, (message.context or {}).get("today")))
+
+    def footer(self, merchant: Merchant) -> list[str]:
+        from flask_babel import get_locale
+
+        key = (merchant.id, str(get_locale()))
+        if key not in self.company:
+            self.company[key] = company_lines(merchant)
+        return self.company[key]
+
+
+def live_invoices(message: Message, *, as_sent: bool = False, prefetch: Prefetch | None = None) -> list[Invoice]:
     """The message's invoices still concerned (all of them `as_sent`: a copy of the message as it went out)."""
     from portal.dunning.escalation import invoice_is_live
 
-    rows = db.session.execute(
-        select(Invoice, MessageInvoice.step).join(MessageInvoice, MessageInvoice.invoice_id == Invoice.id)
-        .where(MessageInvoice.message_id == message.id).order_by(Invoice.due_date, Invoice.id)
-    ).all()
+    if prefetch is not None and message.id in prefetch.invoices:
+        rows = prefetch.invoices[message.id]
+    else:
+        rows = db.session.execute(
+            select(Invoice, MessageInvoice.step).join(MessageInvoice, MessageInvoice.invoice_id == Invoice.id)
+            .where(MessageInvoice.message_id == message.id).order_by(Invoice.due_date, Invoice.id)
+        ).all()
     return [inv for inv, step in rows if as_sent or invoice_is_live(inv.status, inv.paused_reason, step)]
 
 
@@ -68,10 +145,11 @@ def _items(context: dict, live_ids: set[int]) -> list[dict]:
     return out
 
 
-def context_for(message: Message, *, link: str | None = None, as_sent: bool = False) -> dict:
+def context_for(message: Message, *, link: str | None = None, as_sent: bool = False,
+                prefetch: Prefetch | None = None) -> dict:
     merchant = db.session.get(Merchant, message.merchant_id)
     debtor = db.session.get(Debtor, message.debtor_id) if message.debtor_id else None
-    invoices = live_invoices(message, as_sent=as_sent) if message.debtor_id else []
+    invoices = live_invoices(message, as_sent=as_sent, prefetch=prefetch) if message.debtor_id else []
     if link is None and debtor is not None:
         from portal.links import url_for_debtor
 
@@ -79,7 +157,8 @@ def context_for(message: Message, *, link: str | None = None, as_sent: bool = Fa
         link = url_for_debtor(debtor, message_id=message.id)
     ctx = dict(message.context or {})
     ctx.update(message=message, debtor=debtor, merchant=merchant, link=link, invoices=invoices,
-               company_lines=company_lines(merchant))
+               company_lines=prefetch.footer(merchant) if prefetch is not None else company_lines(merchant),
+               prefetch=prefetch)
     if message.template == "handover_notice":
         from portal.dunning.handover import agency_collects
 
@@ -125,10 +204,16 @@ def _render(name: str, ctx: dict) -> tuple[str, str | None]:
     return template.render(ctx), subject
 
 
-def _reminder_sent(message: Message, invoices: list[Invoice]) -> bool:
+def _reminder_sent(message: Message, invoices: list[Invoice], prefetch: Prefetch | None = None) -> bool:
     """A payment reminder (a dunning message sent after the due date) went out before this one, for every invoice."""
     if not invoices:
         return False
+    due = {inv.id: inv.due_date for inv in invoices}
+    if prefetch is not None and all(i in prefetch.sent_before for i in due):
+        reminded = {invoice_id for invoice_id in due for message_id, sent_on in prefetch.sent_before[invoice_id]
+                    if (not message.id or message_id < message.id) and sent_on
+                    and date.fromisoformat(sent_on) > due[invoice_id]}
+        return reminded == set(due)
     rows = db.session.execute(
         select(MessageInvoice.invoice_id, Message.context).join(Message, Message.id == MessageInvoice.message_id).where(
             MessageInvoice.invoice_id.in_([inv.id for inv in invoices]), Message.purpose == "dunning",
@@ -136,7 +221,6 @@ def _reminder_sent(message: Message, invoices: list[Invoice]) -> bool:
         )
     ).all()
     reminded = set()
-    due = {inv.id: inv.due_date for inv in invoices}
     for invoice_id, context in rows:
         sent_on = (context or {}).get("today")
         if sent_on and date.fromisoformat(sent_on) > due[invoice_id]:
@@ -173,7 +257,8 @@ def placeholder_values(message: Message, ctx: dict, *, sms: bool = False) -> dic
         values.update(
             total=format_money(ctx["total"]) if "total" in ctx else "", deadline=day(ctx.get("deadline")),
             due_date=day(min((i["due_date"] for i in items), default=None)),
-            notice_286=bool(ctx.get("notice_286")), reminder_sent=_reminder_sent(message, ctx.get("invoices", [])),
+            notice_286=bool(ctx.get("notice_286")),
+            reminder_sent=_reminder_sent(message, ctx.get("invoices", []), ctx.get("prefetch")),
         )
         if message.template == "handover_notice":
             from portal.dunning.handover import notice_values
@@ -205,13 +290,23 @@ def placeholder_values(message: Message, ctx: dict, *, sms: bool = False) -> dic
     return values
 
 
-def _slots(message: Message, ctx: dict, *, html: bool, sms: bool = False, texts: dict | None = None) -> wording.Rendered:
-    if texts is None:
-        from portal.messaging.overrides import current_texts
+def _texts_in_force(message: Message, ctx: dict) -> dict | None:
+    prefetch = ctx.get("prefetch")
+    key = (message.merchant_id, message.template, message.language)
+    if prefetch is not None and key in prefetch.texts:
+        return prefetch.texts[key]
+    from portal.messaging.overrides import current_texts
 
-        texts = current_texts(message.merchant_id, message.template, message.language)
-    return wording.render(message.template, message.language, placeholder_values(message, ctx, sms=sms), html=html,
-                          overrides=texts)
+    return current_texts(*key)
+
+
+def _slots(message: Message, ctx: dict, *, html: bool, sms: bool = False, texts: dict | None = None,
+           values: dict | None = None) -> wording.Rendered:
+    if texts is None:
+        texts = _texts_in_force(message, ctx)
+    if values is None:
+        values = placeholder_values(message, ctx, sms=sms)
+    return wording.render(message.template, message.language, values, html=html, overrides=texts)
 
 
 def is_worded(template: str) -> bool:
@@ -219,11 +314,13 @@ def is_worded(template: str) -> bool:
     return template in wording.KINDS
 
 
-def render_email(message: Message, *, link: str | None = None, texts: dict | None = None, as_sent: bool = False) -> Email:
+def render_email(message: Message, *, link: str | None = None, texts: dict | None = None, as_sent: bool = False,
+                 prefetch: Prefetch | None = None) -> Email:
     """Subject, text and HTML part; `texts` are unsaved slot texts to preview instead of the stored ones;
-    `as_sent`: with every invoice it named, also those settled or handed over since (a copy for the file)."""
+    `as_sent`: with every invoice it named, also those settled or handed over since (a copy for the file);
+    `prefetch`: what the worker read for the whole batch."""
     with force_locale(message.language):
-        ctx = context_for(message, link=link, as_sent=as_sent)
+        ctx = context_for(message, link=link, as_sent=as_sent, prefetch=prefetch)
         if not is_worded(message.template):
             text, subject = _render(f"email/{message.template}.txt", ctx)
             html, _subject = _render(f"email/{message.template}.html", ctx)
@@ -232,8 +329,11 @@ def render_email(message: Message, *, link: str | None = None, texts: dict | Non
 
 
 def email_from(message: Message, ctx: dict, texts: dict | None = None) -> Email:
-    plain = _slots(message, ctx, html=False, texts=texts)
-    rich = _slots(message, ctx, html=True, texts=texts)
+    if texts is None:
+        texts = _texts_in_force(message, ctx)
+    values = placeholder_values(message, ctx)  # once for both parts
+    plain = _slots(message, ctx, html=False, texts=texts, values=values)
+    rich = _slots(message, ctx, html=True, texts=texts, values=values)
     family = wording.KINDS[message.template].family
     text = current_app.jinja_env.get_template("messages/email.txt").render(ctx, words=plain, family=family)
     html = current_app.jinja_env.get_template("messages/email.html").render(ctx, words=rich, family=family)
@@ -250,10 +350,11 @@ def _tidy(text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_sms(message: Message, *, link: str | None = None, texts: dict | None = None, as_sent: bool = False) -> str:
+def render_sms(message: Message, *, link: str | None = None, texts: dict | None = None, as_sent: bool = False,
+               prefetch: Prefetch | None = None) -> str:
     """One GSM-7 SMS of at most 160 characters, link included; ChannelError (permanent) otherwise."""
     with force_locale(message.language):
-        ctx = context_for(message, link=link, as_sent=as_sent)
+        ctx = context_for(message, link=link, as_sent=as_sent, prefetch=prefetch)
         if is_worded(message.template):
             body = sms_text(message, ctx, texts)
         else:
@@ -269,9 +370,10 @@ def sms_text(message: Message, ctx: dict, texts: dict | None = None) -> str:
     return _slots(message, ctx, html=False, sms=True, texts=texts).sms
 
 
-def render_letter_html(message: Message, *, link: str | None = None, texts: dict | None = None) -> str:
+def render_letter_html(message: Message, *, link: str | None = None, texts: dict | None = None,
+                       prefetch: Prefetch | None = None) -> str:
     with force_locale(message.language):
-        ctx = context_for(message, link=link)
+        ctx = context_for(message, link=link, prefetch=prefetch)
         ctx["transfer"] = _transfer(ctx)
         if "today" not in ctx:  # the letter's date: the day it is produced, in the merchant's calendar
             from portal.clock import today_for

@@ -133,7 +133,12 @@ KINDS = {k.name: k for k in (
 
 
 def allowed_placeholders(kind: str) -> set[str]:
-    return set(COMMON_PLACEHOLDERS) | set(KINDS[kind].extras)
+    return set(_allowed(kind))
+
+
+@lru_cache(maxsize=64)
+def _allowed(kind: str) -> frozenset[str]:
+    return frozenset(COMMON_PLACEHOLDERS) | frozenset(KINDS[kind].extras)
 
 
 # -- the sandbox -----------------------------------------------------------------------------
@@ -170,6 +175,13 @@ _ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, 
 
 def check(source: str, allowed: set[str]) -> None:
     """Refuse anything but placeholders, if/else on placeholders and the one loop over invoices."""
+    _checked(source, frozenset(allowed))
+
+
+@lru_cache(maxsize=4096)
+def _checked(source: str, allowed: frozenset[str]) -> None:
+    # A text that passed once passes again: the worker checks each slot of each message it sends,
+    # and parsing is most of the cost. A refused text raises and is not remembered.
     if len(source) > MAX_SLOT_CHARS:
         raise WordingError(f"longer than {MAX_SLOT_CHARS} characters")
     try:
@@ -222,7 +234,7 @@ class InvoiceList(list):
 
 def render_slot(source: str, values: dict, *, html: bool, allowed: set[str]) -> str:
     """One slot in the sandbox: plain text, or (html) escaped text with paragraphs and line breaks."""
-    check(source, allowed)
+    _checked(source, allowed if isinstance(allowed, frozenset) else frozenset(allowed))
     try:
         out = _compiled(source, html).render(values).strip()
     except (SecurityError, TemplateError, TypeError, ValueError) as exc:
@@ -243,6 +255,11 @@ def defaults(language: str) -> dict[str, dict[str, str]]:
 
 def default_slots(kind: str, language: str) -> dict[str, str]:
     """The shipped words of a kind: its own slots over its family's over [common]."""
+    return dict(_default_slots(kind, language))
+
+
+@lru_cache(maxsize=256)
+def _default_slots(kind: str, language: str) -> dict[str, str]:
     if language not in LANGUAGES:
         language = LANGUAGES[0]
     data = defaults(language)
@@ -271,8 +288,8 @@ def render(kind: str, language: str, values: dict, *, html: bool, overrides: dic
 
     Overrides are validated when saved; should one still not render (a placeholder retired since),
     the slot falls back to the shipped words rather than fail the message."""
-    defaults_ = default_slots(kind, language)
-    allowed = allowed_placeholders(kind)
+    defaults_ = _default_slots(kind, language)
+    allowed = _allowed(kind)
     out = {}
     for slot in SLOTS:
         as_html = html and slot not in ("subject", "sms")

@@ -3,9 +3,11 @@
 Claiming marks rows `sending` with a claim token and time and commits at once
 (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so several workers on several machines take
 disjoint rows; SQLite: one conditional UPDATE, SQLite serialises writers). A claim is a
-lease: a worker killed between claim and send leaves the row `sending`, and after
-LEASE any worker takes it again, so no message is lost (it may, rarely, go out twice;
-its stable Message-ID lets mail clients fold the copies). Failures are retried with
+lease: a worker killed in a batch leaves its rows `sending`, and after LEASE any worker
+takes them over. Nothing is lost and nothing goes out twice: durable marks set where a
+message changes hands tell the next worker what the killed one had done (`Batch`); the
+one message that may be caught between its final dot and the server's answer is never
+sent again but marked dead "in doubt", with a notice to staff. Failures are retried with
 exponential backoff; after MAX_ATTEMPTS on a channel, or at once for a permanent
 failure, the next channel is tried; when none is left the message is dead and staff
 get a notice. A dunning message whose invoices were all paid, cancelled or paused
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import selectinload
 
 from portal.clock import today_for
 from portal.extensions import db
@@ -51,6 +55,7 @@ class WorkerResult:
     fell_back: int = 0
     dead: int = 0
     cancelled: int = 0
+    in_doubt: int = 0  # handed over, answer lost: marked dead for staff, never sent twice
 
     def __add__(self, other: "WorkerResult") -> "WorkerResult":
         return WorkerResult(*(a + b for a, b in zip(vars(self).values(), vars(other).values())))
@@ -102,20 +107,24 @@ class LiveTransport:
 
     The worker renders every message itself and gives the result to a transport; the
     simulator (portal/simulator/engine.py) passes one that records instead of sending,
-    so what it shows is rendered and routed by this same code.
+    so what it shows is rendered and routed by this same code. `handing` is the worker's
+    durable mark, called at the last moment before the message cannot be taken back.
     """
 
     def __init__(self):
         self.session = email_channel.EmailSession()
 
-    def email(self, message: Message, outgoing: email_channel.OutgoingEmail) -> str:
-        self.session.send(outgoing)
-        return email_channel.message_id(message)
+    def email(self, message: Message, outgoing: email_channel.OutgoingEmail, handing) -> str:
+        self.session.send(outgoing, handing)
+        return outgoing.message_id
 
-    def sms(self, message: Message, body: str) -> str:
-        return sms_channel.provider().send(message.recipient, body)
+    def sms(self, message: Message, body: str, handing) -> str:
+        provider = sms_channel.provider()
+        handing()
+        return provider.send(message.recipient, body)
 
     def letter(self, message: Message, day: date, html: str) -> str:
+        # Stored under the message's id, replacing an earlier copy: producing a letter twice is harmless.
         return letter_channel.store(message, day, letter_channel.pdf_from_html(html))
 
     def close(self) -> None:
@@ -124,7 +133,7 @@ class LiveTransport:
 
 def run_once(*, now: datetime | None = None, limit: int = BATCH, worker: str | None = None,
              transport=None, debtor_ids=None) -> WorkerResult:
-    """Claim one batch and send it. Each message's outcome is committed on its own.
+    """Claim one batch and send it (see `Batch`).
 
     `transport` (default: the live channels) and `debtor_ids` (only these debtors' messages)
     are for the simulator; the command line and the daemon use the defaults. For them, "send me a
@@ -137,11 +146,11 @@ def run_once(*, now: datetime | None = None, limit: int = BATCH, worker: str | N
     now = now or utcnow()
     ids = claim(now=now, limit=limit, worker=worker, debtor_ids=debtor_ids)
     result = WorkerResult(claimed=len(ids))
+    if not ids:
+        return result
     transport = transport or LiveTransport()
     try:
-        for message_id in ids:
-            _deliver(message_id, now, transport, result)
-            db.session.commit()
+        Batch(now, transport, result).run(ids)
     finally:
         transport.close()
     return result
@@ -158,28 +167,148 @@ def drain(*, now: datetime | None = None, worker: str | None = None, limit: int 
             return total
 
 
-def _deliver(message_id: int, now: datetime, transport, result: WorkerResult) -> None:
-    message = db.session.get(Message, message_id, populate_existing=True)
-    if message is None or message.status != MessageStatus.SENDING.value:
-        return
-    if message.purpose != "staff_notice" and message.invoices and not render.live_invoices(message):
-        message.status = MessageStatus.CANCELLED.value
-        message.last_error = "every invoice of this message is paid, cancelled or paused"
-        _release(message)
-        _event(message, "message.cancelled", {"reason": message.last_error})
-        result.cancelled += 1
-        return
-    try:
-        provider_id, subject = _send(message, transport, now)
-    except ChannelError as exc:
-        _failed(message, exc, now, result)
-        return
-    except Exception as exc:  # noqa: BLE001 — a template or data bug: recorded on the message and retried, never lost
-        log.exception("message %s failed", message.id)
-        _failed(message, ChannelError(f"{type(exc).__name__}: {exc}"), now, result)
-        return
+class Batch:
+    """One claimed batch: read in a few set queries, rendered and sent one by one, recorded together.
+
+    Exactly once, whenever the worker is killed. Two small durable marks per email and SMS, on a
+    connection of their own, commit where the message changes hands: `handed_at` just before the
+    point of no return (SMTP's final dot, the SMS request), `sent_at` (with provider id and subject)
+    as soon as the provider accepted it. Everything else (status, event, the step's effect on
+    default, cancellations) is recorded for the whole batch in one transaction at its end, and
+    before any failure is handled. A worker that takes over a stale claim reads the marks:
+    `sent_at` set → it was accepted, its record is completed; `handed_at` without `sent_at` → it
+    may or may not have arrived: never sent again, marked dead as "in doubt" with a notice to staff;
+    neither → the server has nothing (a transaction without its dot is discarded): sent now.
+    The in-doubt window is one message's final dot and answer; a batch without a kill costs two
+    tiny commits per message and one per batch instead of a full commit per message.
+    """
+
+    def __init__(self, now: datetime, transport, result: WorkerResult):
+        self.now, self.transport, self.result = now, transport, result
+        self.done: list[tuple] = []  # outcomes not yet recorded: ("sent", message, provider id, subject) / ("cancelled", message)
+        self.marks = None
+
+    def run(self, ids: list[int]) -> None:
+        messages = db.session.execute(
+            select(Message).where(Message.id.in_(ids), Message.status == MessageStatus.SENDING.value)
+            .order_by(Message.id).options(selectinload(Message.invoices)).execution_options(populate_existing=True)
+        ).scalars().all()
+        todo = []
+        for message in messages:
+            if message.sent_at is not None:  # accepted before the last worker was killed: complete its record
+                self.done.append(("sent", message, message.provider_id, message.subject))
+            elif message.handed_at is not None:
+                self.flush()
+                _in_doubt(message, f"{message.channel}: handed over at {message.handed_at:%Y-%m-%d %H:%M:%S} UTC "
+                                   "by a worker that stopped before the answer was recorded", self.result)
+                db.session.commit()
+            else:
+                todo.append(message)
+        prefetch = render.Prefetch.load(todo)
+        try:
+            for message in todo:
+                self.deliver(message, prefetch)
+            self.flush()
+        finally:
+            if self.marks is not None:
+                self.marks.close()
+
+    def deliver(self, message: Message, prefetch: render.Prefetch) -> None:
+        if message.purpose != "staff_notice" and prefetch.invoices.get(message.id) \
+                and not render.live_invoices(message, prefetch=prefetch):
+            self.done.append(("cancelled", message))
+            return
+        try:
+            provider_id, subject = _send(message, self.transport, self.now, prefetch, lambda: self.handing(message))
+        except email_channel.InDoubt as exc:
+            self.flush()
+            _in_doubt(db.session.get(Message, message.id), str(exc), self.result)
+            db.session.commit()
+            return
+        except ChannelError as exc:
+            self.flush()
+            _failed(message, exc, self.now, self.result)
+            db.session.commit()
+            return
+        except Exception as exc:  # noqa: BLE001 — a template or data bug: recorded on the message and retried, never lost
+            log.exception("message %s failed", message.id)
+            self.flush()
+            _failed(message, ChannelError(f"{type(exc).__name__}: {exc}"), self.now, self.result)
+            db.session.commit()
+            return
+        if message.channel in MARKED:
+            self.mark(message.id, sent_at=self.now, provider_id=provider_id, subject=(subject or message.subject))
+        self.done.append(("sent", message, provider_id, subject))
+        prefetch.record_sent(message)
+
+    def handing(self, message: Message) -> None:
+        self.mark(message.id, handed_at=utcnow())
+
+    def mark(self, message_id: int, **values) -> None:
+        """One durable mark, committed at once on the marks' own connection (the session holds no writes)."""
+        if self.marks is None:
+            self.marks = _Marks()
+        self.marks.set(message_id, values)
+
+    def flush(self) -> None:
+        """Record the outcomes so far in one transaction."""
+        if not self.done:
+            return
+        for outcome in self.done:
+            if outcome[0] == "sent":
+                _sent(outcome[1], outcome[2], outcome[3], self.now, self.result)
+            else:
+                _cancelled(outcome[1], self.result)
+        self.done = []
+        db.session.commit()
+
+
+# Channels whose hand-over cannot be taken back (a letter is stored under its own name: producing it twice is harmless).
+MARKED = ("email", "sms")
+
+
+class _Marks:
+    """The connection the durable marks are committed on. On PostgreSQL it commits without waiting for the
+    disk flush (synchronous_commit off, this connection only): a mark then survives any crash of the worker,
+    as a SQLite commit in WAL mode with synchronous=NORMAL does; only a crash of the database server itself
+    in the next fraction of a second could lose one (and that message could then go out a second time).
+
+    A session bound to one connection (the simulator's sandbox, rolled back at its end) gets its marks
+    in that transaction: nothing leaves it, and on SQLite a second connection would wait for its lock."""
+
+    def __init__(self):
+        self.sandboxed = isinstance(db.session.get_bind(), Connection)
+        self.postgres = db.engine.dialect.name == "postgresql"
+        if self.sandboxed:
+            return
+        self.connection = db.engine.connect()
+        if self.postgres:
+            self.connection.exec_driver_sql("SET synchronous_commit TO off")
+            self.connection.commit()
+
+    def set(self, message_id: int, values: dict) -> None:
+        statement = update(Message.__table__).where(Message.__table__.c.id == message_id).values(**values)
+        if self.sandboxed:
+            db.session.execute(statement)
+            return
+        self.connection.execute(statement)
+        self.connection.commit()
+
+    def close(self) -> None:
+        if self.sandboxed:
+            return
+        try:
+            if self.postgres:
+                self.connection.rollback()
+                self.connection.exec_driver_sql("RESET synchronous_commit")
+                self.connection.commit()
+        finally:
+            self.connection.close()
+
+
+def _sent(message: Message, provider_id: str, subject: str | None, now: datetime, result: WorkerResult) -> None:
     message.status = MessageStatus.SENT.value
-    message.sent_at = now
+    message.sent_at = message.sent_at or now
     message.provider_id = provider_id
     message.subject = subject or message.subject
     message.last_error = None
@@ -193,22 +322,48 @@ def _deliver(message_id: int, now: datetime, transport, result: WorkerResult) ->
     result.sent += 1
 
 
-def _send(message: Message, transport, now: datetime) -> tuple[str, str | None]:
+def _cancelled(message: Message, result: WorkerResult) -> None:
+    message.status = MessageStatus.CANCELLED.value
+    message.last_error = "every invoice of this message is paid, cancelled or paused"
+    _release(message)
+    _event(message, "message.cancelled", {"reason": message.last_error})
+    result.cancelled += 1
+
+
+def _in_doubt(message: Message, detail: str, result: WorkerResult) -> None:
+    """Handed over, answer unknown: it may have arrived. Never sent again (no duplicate); staff decide."""
+    message.status = MessageStatus.DEAD.value
+    message.last_error = f"in doubt: {detail}; it may have been delivered and is not sent again"[:2000]
+    message.attempts += 1
+    _release(message)
+    _event(message, "message.in_doubt", {"channel": message.channel, "error": message.last_error})
+    if message.purpose != "staff_notice":
+        merchant = db.session.get(Merchant, message.merchant_id)
+        debtor = db.session.get(Debtor, message.debtor_id) if message.debtor_id else None
+        outbox.enqueue_staff_notice(
+            merchant=merchant, template="staff_in_doubt", dedupe_key=f"doubt:{message.id}",
+            context={"message_id": message.id, "channel": message.channel, "error": message.last_error,
+                     "debtor": debtor.display_name if debtor else None, "template": message.template},
+        )
+    result.in_doubt += 1
+
+
+def _send(message: Message, transport, now: datetime, prefetch: render.Prefetch, handing) -> tuple[str, str | None]:
     merchant = db.session.get(Merchant, message.merchant_id)
     if message.channel == "email":
         if not message.recipient:
             raise ChannelError("no email address", permanent=True)
-        rendered = render.render_email(message)
+        rendered = render.render_email(message, prefetch=prefetch)
         outgoing = email_channel.build(message, merchant, rendered.subject, rendered.text, rendered.html)
-        return transport.email(message, outgoing), rendered.subject
+        return transport.email(message, outgoing, handing), rendered.subject
     if message.channel == "sms":
         if not message.recipient:
             raise ChannelError("no phone number", permanent=True)
-        body = render.render_sms(message)
-        return transport.sms(message, body), None
+        body = render.render_sms(message, prefetch=prefetch)
+        return transport.sms(message, body, handing), None
     if message.channel == "letter":
-        html = render.render_letter_html(message)
-        subject = render.render_email(message, link="").subject if message.template else None
+        html = render.render_letter_html(message, prefetch=prefetch)
+        subject = render.render_email(message, link="", prefetch=prefetch).subject if message.template else None
         return transport.letter(message, today_for(merchant.timezone, now), html), subject
     raise ChannelError(f"unknown channel {message.channel!r}", permanent=True)
 
@@ -216,6 +371,7 @@ def _send(message: Message, transport, now: datetime) -> tuple[str, str | None]:
 def _failed(message: Message, exc: ChannelError, now: datetime, result: WorkerResult) -> None:
     db.session.rollback()  # drop anything the failed attempt left in the session
     message = db.session.get(Message, message.id, populate_existing=True)
+    message.handed_at = None  # refused or never handed over: the next attempt starts afresh
     message.attempts += 1
     message.last_error = f"{message.channel}: {exc}"[:2000]
     if exc.permanent or message.attempts >= MAX_ATTEMPTS:

@@ -56,6 +56,7 @@ class Message(db.Model):
     not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, comment="Earliest time of the next attempt (backoff)")
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="When a worker claimed it; stale claims are taken over")
     claimed_by: Mapped[str | None] = mapped_column(String(80), comment="Worker that holds the claim")
+    handed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="When the worker began to hand it over (just before SMTP's final dot, the SMS request); with sent_at NULL and the worker gone: in doubt, never sent again")
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="When the provider accepted it")
     provider_id: Mapped[str | None] = mapped_column(String(200), comment="Provider's id: SMTP Message-ID, SMS id, print batch")
     last_error: Mapped[str | None] = mapped_column(Text, comment="Last failure, kept for staff")

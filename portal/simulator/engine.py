@@ -198,13 +198,15 @@ class RecordingTransport:
     def __init__(self):
         self.sent: dict[int, dict] = {}
 
-    def email(self, message: Message, outgoing: email_channel.OutgoingEmail) -> str:
+    def email(self, message: Message, outgoing: email_channel.OutgoingEmail, handing) -> str:
         email_channel.check_recipient(outgoing)  # a bad address fails here as it would at the SMTP server
+        handing()
         self.sent[message.id] = {"channel": "email", "subject": outgoing.subject}
         return email_channel.message_id(message)
 
-    def sms(self, message: Message, body: str) -> str:
+    def sms(self, message: Message, body: str, handing) -> str:
         sms_channel.provider()  # an unconfigured SMS provider fails (and falls back) as in production
+        handing()
         self.sent[message.id] = {"channel": "sms", "body": body}
         return f"simulated:{message.id}"
 

@@ -360,6 +360,13 @@ def _message_dead(v: View) -> str:
     return _("%(message)s could not be delivered on any channel", message=_message_name(v))
 
 
+@presents("message.in_doubt", example={"message_id": 1, "channel": "email", "error": "in doubt: email: handed over"})
+def _message_in_doubt(v: View) -> str:
+    return _("%(message)s may have been delivered %(channel)s: the sending stopped before the answer was recorded; "
+             "it is not sent again, the support address was notified", message=_message_name(v),
+             channel=labels.channel_by(v.get("channel")))
+
+
 @presents("message.cancelled", example={"message_id": 1, "reason": "paid"})
 def _message_cancelled(v: View) -> str:
     return _("%(message)s not sent: no longer needed", message=_message_name(v))

@@ -36,6 +36,8 @@ CONTEXTS = {
     "staff_new_case": {"case_id": 1, "kind": "plan", "debtor_name": "Erika Muster", "invoices": ["RE-1"]},
     "staff_dead_letter": {"message_id": 7, "error": "mailbox unavailable", "debtor": "Erika Muster",
                           "template": "first_notice"},
+    "staff_in_doubt": {"message_id": 7, "channel": "email", "debtor": "Erika Muster", "template": "first_notice",
+                       "error": "in doubt: email: handed over by a worker that stopped before the answer was recorded"},
     "staff_webhook_disabled": {"endpoint_id": 1, "url": "https://shop.example/hook",
                                "failing_since": datetime(2026, 12, 16, 9, 30, tzinfo=timezone.utc).isoformat(),
                                "description": ""},
