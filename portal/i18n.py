@@ -45,7 +45,17 @@ def format_day(value: date | str, fmt: str = "medium") -> str:
     """A calendar date per locale; ISO strings (as stored in message context) are accepted too."""
     if isinstance(value, str):
         value = date.fromisoformat(value)
+    if type(value) is date:  # a calendar day: nothing but the locale matters (a datetime is moved to the user's zone)
+        return _day_text(value, fmt, str(get_locale() or "de"))
     return format_date(value, fmt)
+
+
+@lru_cache(maxsize=8192)
+def _day_text(value: date, fmt: str, locale: str) -> str:
+    # Messages and pages show the same few days again and again; Babel takes ~50 µs for each.
+    from babel.dates import format_date as babel_format_date
+
+    return babel_format_date(value, fmt, locale=locale)
 
 
 def format_when(value: datetime | str) -> str:

@@ -154,7 +154,8 @@ def worker_command(once, poll, now_text):
 
         result = worker.drain(now=now)
         click.echo(f"{result.sent} sent, {result.retried} to retry, {result.fell_back} on the next channel, "
-                   f"{result.dead} dead, {result.cancelled} cancelled.")
+                   f"{result.dead} dead, {result.cancelled} cancelled"
+                   + (f", {result.in_doubt} in doubt (not sent again; staff notified)." if result.in_doubt else "."))
         hooks = shop_webhooks.drain(worker=worker.worker_name())
         click.echo(f"Webhooks: {hooks.delivered} delivered, {hooks.retried} to retry, {hooks.failed} given up.")
         from portal.uploads import jobs as upload_jobs

@@ -51,6 +51,8 @@ class Prefetch:
     texts: dict[tuple[int, str, str], dict | None] = field(default_factory=dict)  # (merchant, kind, language)
     sent_before: dict[int, list[tuple[int, str | None]]] = field(default_factory=dict)  # invoice → (message id, day)
     company: dict[tuple[int, str], list[str]] = field(default_factory=dict)  # (merchant, language) → footer lines
+    rows: list = field(default_factory=list)  # the debtors and merchants read (the session's identity map is weak)
+    catalogues: dict[str, dict] = field(default_factory=dict)  # language → the layouts' gettext, bound once
 
     @classmethod
     def load(cls, messages: list[Message]) -> "Prefetch":
@@ -71,8 +73,9 @@ class Prefetch:
             out.invoices[message_id].append((invoice, step))
         debtor_ids = {m.debtor_id for m in messages if m.debtor_id}
         if debtor_ids:
-            db.session.execute(select(Debtor).where(Debtor.id.in_(debtor_ids))).scalars().all()
-        db.session.execute(select(Merchant).where(Merchant.id.in_({m.merchant_id for m in messages}))).scalars().all()
+            out.rows += db.session.execute(select(Debtor).where(Debtor.id.in_(debtor_ids))).scalars().all()
+        out.rows += db.session.execute(
+            select(Merchant).where(Merchant.id.in_({m.merchant_id for m in messages}))).scalars().all()
         keys = {(m.merchant_id, m.template, m.language) for m in messages if is_worded(m.template)}
         out.texts = dict.fromkeys(keys)
         if keys:
@@ -103,6 +106,19 @@ class Prefetch:
         if message.purpose == "dunning":
             for invoice, _step in self.invoices.get(message.id, []):
                 self.sent_before.setdefault(invoice.id, []).append((message.id, (message.context or {}).get("today")))
+
+    def gettext(self) -> dict:
+        """The current language's gettext for the layouts' `_()` and `{% trans %}`, looked up once per batch
+        rather than per string (Flask-Babel finds the request's catalogue again on every call)."""
+        from flask_babel import get_locale, get_translations
+        from jinja2.ext import _make_new_gettext, _make_new_ngettext
+
+        language = str(get_locale())
+        if language not in self.catalogues:
+            catalogue = get_translations()
+            self.catalogues[language] = {"gettext": _make_new_gettext(catalogue.ugettext),
+                                         "ngettext": _make_new_ngettext(catalogue.ungettext)}
+        return self.catalogues[language]
 
     def footer(self, merchant: Merchant) -> list[str]:
         from flask_babel import get_locale
@@ -159,6 +175,8 @@ def context_for(message: Message, *, link: str | None = None, as_sent: bool = Fa
     ctx.update(message=message, debtor=debtor, merchant=merchant, link=link, invoices=invoices,
                company_lines=prefetch.footer(merchant) if prefetch is not None else company_lines(merchant),
                prefetch=prefetch)
+    if prefetch is not None:
+        ctx.update(prefetch.gettext())
     if message.template == "handover_notice":
         from portal.dunning.handover import agency_collects
 
@@ -332,8 +350,7 @@ def email_from(message: Message, ctx: dict, texts: dict | None = None) -> Email:
     if texts is None:
         texts = _texts_in_force(message, ctx)
     values = placeholder_values(message, ctx)  # once for both parts
-    plain = _slots(message, ctx, html=False, texts=texts, values=values)
-    rich = _slots(message, ctx, html=True, texts=texts, values=values)
+    plain, rich = wording.render_both(message.template, message.language, values, overrides=texts)
     family = wording.KINDS[message.template].family
     text = current_app.jinja_env.get_template("messages/email.txt").render(ctx, words=plain, family=family)
     html = current_app.jinja_env.get_template("messages/email.html").render(ctx, words=rich, family=family)

@@ -232,6 +232,17 @@ class InvoiceList(list):
         return str(escape(str(self)))
 
 
+def _paragraphs(out: str) -> Markup:
+    paragraphs = [p.strip().replace("\n", "<br>") for p in out.split("\n\n") if p.strip()]
+    return Markup("".join(f"<p>{p}</p>" for p in paragraphs))
+
+
+def _plain_values(values: dict) -> bool:
+    """No value carries its own markup: then a slot's HTML is exactly its text, escaped, in paragraphs
+    (the HTML environment escapes the literal text and every value, the text one neither)."""
+    return not any(hasattr(v, "__html__") and not isinstance(v, InvoiceList) for v in values.values())
+
+
 def render_slot(source: str, values: dict, *, html: bool, allowed: set[str]) -> str:
     """One slot in the sandbox: plain text, or (html) escaped text with paragraphs and line breaks."""
     _checked(source, allowed if isinstance(allowed, frozenset) else frozenset(allowed))
@@ -241,8 +252,7 @@ def render_slot(source: str, values: dict, *, html: bool, allowed: set[str]) -> 
         raise WordingError(f"cannot render: {exc}") from exc
     if not html:
         return out
-    paragraphs = [p.strip().replace("\n", "<br>") for p in out.split("\n\n") if p.strip()]
-    return Markup("".join(f"<p>{p}</p>" for p in paragraphs))
+    return _paragraphs(out)
 
 
 # -- the shipped defaults ---------------------------------------------------------------------
@@ -281,6 +291,19 @@ class Rendered:
     closing: str
     sms: str = ""
     errors: dict[str, str] = field(default_factory=dict)
+
+
+def render_both(kind: str, language: str, values: dict, *,
+                overrides: dict[str, str] | None = None) -> tuple[Rendered, Rendered]:
+    """`render(html=False)` and `render(html=True)` at once: each slot is rendered once, its HTML derived
+    from its text when no value carries markup (the same result, for half the work)."""
+    if not _plain_values(values):
+        return (render(kind, language, values, html=False, overrides=overrides),
+                render(kind, language, values, html=True, overrides=overrides))
+    plain = render(kind, language, values, html=False, overrides=overrides)
+    rich = {slot: getattr(plain, slot) if slot in ("subject", "sms") else _paragraphs(str(escape(getattr(plain, slot))))
+            for slot in SLOTS}
+    return plain, Rendered(**rich)
 
 
 def render(kind: str, language: str, values: dict, *, html: bool, overrides: dict[str, str] | None = None) -> Rendered:

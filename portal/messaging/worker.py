@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import socket
+import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import selectinload
@@ -168,25 +172,35 @@ def drain(*, now: datetime | None = None, worker: str | None = None, limit: int 
 
 
 class Batch:
-    """One claimed batch: read in a few set queries, rendered and sent one by one, recorded together.
+    """One claimed batch: read in a few set queries, rendered and handed over one by one, recorded together.
 
     Exactly once, whenever the worker is killed. Two small durable marks per email and SMS, on a
     connection of their own, commit where the message changes hands: `handed_at` just before the
     point of no return (SMTP's final dot, the SMS request), `sent_at` (with provider id and subject)
     as soon as the provider accepted it. Everything else (status, event, the step's effect on
-    default, cancellations) is recorded for the whole batch in one transaction at its end, and
-    before any failure is handled. A worker that takes over a stale claim reads the marks:
-    `sent_at` set → it was accepted, its record is completed; `handed_at` without `sent_at` → it
-    may or may not have arrived: never sent again, marked dead as "in doubt" with a notice to staff;
-    neither → the server has nothing (a transaction without its dot is discarded): sent now.
-    The in-doubt window is one message's final dot and answer; a batch without a kill costs two
-    tiny commits per message and one per batch instead of a full commit per message.
+    default, cancellations, failures and retries) is recorded for the whole batch in one transaction
+    at its end. A worker that takes over a stale claim reads the marks: `sent_at` set → it was
+    accepted, its record is completed; `handed_at` without `sent_at` → it may or may not have
+    arrived (or the server refused it after the dot and the refusal was not recorded): never sent
+    again, marked dead as "in doubt" with a notice to staff; neither → the server has nothing (a
+    transaction without its dot is discarded): sent now. The in-doubt window is one message's final
+    dot and answer; a batch costs two tiny commits per message and one per batch.
+
+    With the live channels the hand-over runs in a thread of its own on the batch's one SMTP
+    connection, so the next message is rendered while the server answers the last (both in this
+    process, on the GIL; the wait for the server is what overlaps). A message about an invoice
+    that an earlier message of the batch is still being sent about waits for it: `reminder_sent`
+    and the invoices still open are read after that one's outcome.
     """
 
     def __init__(self, now: datetime, transport, result: WorkerResult):
         self.now, self.transport, self.result = now, transport, result
-        self.done: list[tuple] = []  # outcomes not yet recorded: ("sent", message, provider id, subject) / ("cancelled", message)
+        # Outcomes not yet recorded, appended by the renderer and the hand-over (list.append is atomic):
+        # ("sent", message, provider id, subject), ("cancelled", message), ("failed", message, ChannelError),
+        # ("in_doubt", message, detail).
+        self.done: list[tuple] = []
         self.marks = None
+        self.prefetch: render.Prefetch | None = None
 
     def run(self, ids: list[int]) -> None:
         messages = db.session.execute(
@@ -198,48 +212,82 @@ class Batch:
             if message.sent_at is not None:  # accepted before the last worker was killed: complete its record
                 self.done.append(("sent", message, message.provider_id, message.subject))
             elif message.handed_at is not None:
-                self.flush()
-                _in_doubt(message, f"{message.channel}: handed over at {message.handed_at:%Y-%m-%d %H:%M:%S} UTC "
-                                   "by a worker that stopped before the answer was recorded", self.result)
-                db.session.commit()
+                self.done.append(("in_doubt", message, f"{message.channel}: handed over by a worker that stopped "
+                                                       "before the answer was recorded"))
             else:
                 todo.append(message)
-        prefetch = render.Prefetch.load(todo)
+        self.prefetch = render.Prefetch.load(todo)
+        sender = _Sender(self) if _threaded(self.transport) else None
+        switch = sys.getswitchinterval()
+        if sender is not None:
+            # The sender wakes on every answer of the server (four per email) and needs the GIL at once; with
+            # the default 5 ms it waits for the renderer to give it up, longer than the server took to answer.
+            sys.setswitchinterval(0.0002)
         try:
+            in_flight: set[int] = set()
             for message in todo:
-                self.deliver(message, prefetch)
-            self.flush()
+                invoice_ids = {link.invoice_id for link in message.invoices}
+                if sender is not None and invoice_ids & in_flight:
+                    sender.wait()
+                    in_flight.clear()
+                job = self.prepare(message)
+                if job is None:
+                    continue
+                if sender is None:
+                    self.hand_over(job)
+                else:
+                    sender.submit(job)
+                    in_flight |= invoice_ids
         finally:
-            if self.marks is not None:
+            if sender is not None:
+                sender.finish()
+                sys.setswitchinterval(switch)
+            elif self.marks is not None:
                 self.marks.close()
+        self.flush()
 
-    def deliver(self, message: Message, prefetch: render.Prefetch) -> None:
-        if message.purpose != "staff_notice" and prefetch.invoices.get(message.id) \
-                and not render.live_invoices(message, prefetch=prefetch):
+    def prepare(self, message: Message):
+        """Render one message (in this thread: it reads the session); None when it is not to be sent."""
+        if message.purpose != "staff_notice" and self.prefetch.invoices.get(message.id) \
+                and not render.live_invoices(message, prefetch=self.prefetch):
             self.done.append(("cancelled", message))
-            return
+            return None
         try:
-            provider_id, subject = _send(message, self.transport, self.now, prefetch, lambda: self.handing(message))
-        except email_channel.InDoubt as exc:
-            self.flush()
-            _in_doubt(db.session.get(Message, message.id), str(exc), self.result)
-            db.session.commit()
-            return
+            return _render(message, self.now, self.prefetch)
         except ChannelError as exc:
-            self.flush()
-            _failed(message, exc, self.now, self.result)
-            db.session.commit()
-            return
+            self.done.append(("failed", message, exc))
         except Exception as exc:  # noqa: BLE001 — a template or data bug: recorded on the message and retried, never lost
             log.exception("message %s failed", message.id)
-            self.flush()
-            _failed(message, ChannelError(f"{type(exc).__name__}: {exc}"), self.now, self.result)
-            db.session.commit()
+            self.done.append(("failed", message, ChannelError(f"{type(exc).__name__}: {exc}")))
+        return None
+
+    def hand_over(self, job) -> None:
+        """Give one rendered message to its channel, with the durable marks (in the sender thread, if any)."""
+        message, channel, payload, subject = job
+        try:
+            if channel == "email":
+                provider_id = self.transport.email(message, payload, lambda: self.handing(message))
+            elif channel == "sms":
+                provider_id = self.transport.sms(message, payload, lambda: self.handing(message))
+            else:
+                provider_id = self.transport.letter(message, *payload)
+        except email_channel.InDoubt as exc:
+            self.done.append(("in_doubt", message, str(exc)))
             return
-        if message.channel in MARKED:
-            self.mark(message.id, sent_at=self.now, provider_id=provider_id, subject=(subject or message.subject))
+        except ChannelError as exc:
+            self.done.append(("failed", message, exc))
+            return
+        except Exception as exc:  # noqa: BLE001 — recorded on the message and retried, never lost
+            log.exception("message %s failed", message.id)
+            self.done.append(("failed", message, ChannelError(f"{type(exc).__name__}: {exc}")))
+            return
+        if channel in MARKED:
+            try:
+                self.mark(message.id, sent_at=self.now, provider_id=provider_id, subject=subject or message.subject)
+            except Exception:  # noqa: BLE001 — it was accepted: the batch's record below says so all the same
+                log.exception("message %s: accepted, but its mark could not be written", message.id)
         self.done.append(("sent", message, provider_id, subject))
-        prefetch.record_sent(message)
+        self.prefetch.record_sent(message)
 
     def handing(self, message: Message) -> None:
         self.mark(message.id, handed_at=utcnow())
@@ -251,16 +299,71 @@ class Batch:
         self.marks.set(message_id, values)
 
     def flush(self) -> None:
-        """Record the outcomes so far in one transaction."""
-        if not self.done:
-            return
+        """Record the outcomes in one transaction (each failure after what came before it)."""
         for outcome in self.done:
-            if outcome[0] == "sent":
-                _sent(outcome[1], outcome[2], outcome[3], self.now, self.result)
+            kind, message = outcome[0], outcome[1]
+            if kind == "sent":
+                _sent(message, outcome[2], outcome[3], self.now, self.result)
+            elif kind == "cancelled":
+                _cancelled(message, self.result)
+            elif kind == "failed":
+                db.session.commit()
+                _failed(message, outcome[2], self.now, self.result)
             else:
-                _cancelled(outcome[1], self.result)
+                db.session.commit()
+                _in_doubt(db.session.get(Message, message.id), outcome[2], self.result)
         self.done = []
         db.session.commit()
+
+
+def _threaded(transport) -> bool:
+    """The hand-over gets its own thread for the live channels, outside the simulator's sandbox."""
+    return isinstance(transport, LiveTransport) and not isinstance(db.session.get_bind(), Connection)
+
+
+class _Sender:
+    """The batch's hand-over thread: takes rendered messages in order, one SMTP connection, its own marks."""
+
+    def __init__(self, batch: Batch):
+        self.batch = batch
+        self.jobs: queue.Queue = queue.Queue(maxsize=4)
+        self.app = current_app._get_current_object()
+        self.thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with self.app.app_context():
+            try:
+                while True:
+                    job = self.jobs.get()
+                    try:
+                        if job is None:
+                            return
+                        self.batch.hand_over(job)
+                    finally:
+                        self.jobs.task_done()
+            finally:
+                if self.batch.marks is not None:
+                    self.batch.marks.close()
+                    self.batch.marks = None
+                db.session.remove()
+
+    def submit(self, job) -> None:
+        while True:
+            try:
+                self.jobs.put(job, timeout=1)
+                return
+            except queue.Full:
+                if not self.thread.is_alive():
+                    raise RuntimeError("the outbox sender thread ended") from None
+
+    def wait(self) -> None:
+        """Until every message submitted so far is handed over."""
+        self.jobs.join()
+
+    def finish(self) -> None:
+        self.submit(None)
+        self.thread.join()
 
 
 # Channels whose hand-over cannot be taken back (a letter is stored under its own name: producing it twice is harmless).
@@ -348,23 +451,23 @@ def _in_doubt(message: Message, detail: str, result: WorkerResult) -> None:
     result.in_doubt += 1
 
 
-def _send(message: Message, transport, now: datetime, prefetch: render.Prefetch, handing) -> tuple[str, str | None]:
+def _render(message: Message, now: datetime, prefetch: render.Prefetch) -> tuple:
+    """(message, channel, what the transport takes, subject)."""
     merchant = db.session.get(Merchant, message.merchant_id)
     if message.channel == "email":
         if not message.recipient:
             raise ChannelError("no email address", permanent=True)
         rendered = render.render_email(message, prefetch=prefetch)
         outgoing = email_channel.build(message, merchant, rendered.subject, rendered.text, rendered.html)
-        return transport.email(message, outgoing, handing), rendered.subject
+        return message, "email", outgoing, rendered.subject
     if message.channel == "sms":
         if not message.recipient:
             raise ChannelError("no phone number", permanent=True)
-        body = render.render_sms(message, prefetch=prefetch)
-        return transport.sms(message, body, handing), None
+        return message, "sms", render.render_sms(message, prefetch=prefetch), None
     if message.channel == "letter":
         html = render.render_letter_html(message, prefetch=prefetch)
         subject = render.render_email(message, link="", prefetch=prefetch).subject if message.template else None
-        return transport.letter(message, today_for(merchant.timezone, now), html), subject
+        return message, "letter", (today_for(merchant.timezone, now), html), subject
     raise ChannelError(f"unknown channel {message.channel!r}", permanent=True)
 
 

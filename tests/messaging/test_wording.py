@@ -164,3 +164,20 @@ def test_the_286_3_notice_is_in_the_consumers_pre_due_email_and_letter_but_not_t
 def test_the_286_3_notice_is_left_out_for_business_customers(app):
     business = dunning_messages(app, "de", group="business", name="Petra Kaufmann")["pre_due_reminder"]
     assert "§ 286 Abs. 3" not in render_email(business).text and "§ 286 Abs. 3" not in render_letter_html(business)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_the_html_slots_the_worker_derives_from_the_text_are_those_the_html_sandbox_renders(app, language):
+    # Names and texts with characters HTML must escape, a merchant's override with markup-like words,
+    # flags both ways: for every kind, rendering each slot once (worker) gives what two renders give.
+    values = {name: f"<b>{name}</b> & \"{name}\"" for name in wording.PLACEHOLDERS}
+    values.update(invoices=wording.InvoiceList(["RE-1 <x>", "RE-2 & 3"]), link="https://pay.example.de/p/a?b=1&c=2")
+    overrides = {"intro": "Hallo <i>{{ customer_name }}</i>,\n\n{% for invoice in invoices %}{{ invoice }} & {% endfor %}\nZeile",
+                 "body": "{% if business %}Firma {{ company }}{% else %}Privat{% endif %}\n\n\n'quoted' \"text\""}
+    for kind in wording.KINDS:
+        for flags in (True, False):
+            values.update({flag: flags for flag in wording.FLAGS})
+            for texts in (None, overrides):
+                plain, rich = wording.render_both(kind, language, values, overrides=texts)
+                assert plain == wording.render(kind, language, values, html=False, overrides=texts)
+                assert rich == wording.render(kind, language, values, html=True, overrides=texts), (kind, flags, texts)
