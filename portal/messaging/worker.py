@@ -233,7 +233,9 @@ class Batch:
                 job = self.prepare(message)
                 if job is None:
                     continue
-                if sender is None:
+                if sender is None or job[1] == "letter":
+                    if sender is not None:  # a letter is produced here: PDF rendering is all CPU, nothing to overlap
+                        sender.wait()
                     self.hand_over(job)
                 else:
                     sender.submit(job)
