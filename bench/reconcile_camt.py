@@ -50,7 +50,7 @@ def make_app(db_path: Path | str):
     url = db_path if isinstance(db_path, str) and "://" in db_path else f"sqlite:///{db_path}"
     return create_app({
         "SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "SECRET_KEY": "bench",
-        "SQLALCHEMY_ENGINE_OPTIONS": {}, "RATELIMIT_ENABLED": False,
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
     })
 
 
