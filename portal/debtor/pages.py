@@ -88,6 +88,42 @@ def invoice_pdf(invoice_id: int):
     return response
 
 
+@bp.route("/portal/invoices/<int:invoice_id>/e-invoice")
+def invoice_einvoice(invoice_id: int):
+    """The original XRechnung as a readable page (a ZUGFeRD PDF is offered as the PDF instead)."""
+    from portal.debtor import einvoice_view
+
+    debtor = portal_session.current_debtor()
+    view = invoice_of(debtor, invoice_id, today(debtor))
+    try:
+        document = einvoice_view.document_of(view.invoice)
+    except einvoice_view.NotAvailable:
+        abort(404)
+    viewed(debtor, "einvoice", view.invoice)
+    response = current_app.make_response(
+        render_template("debtor/einvoice.html", view=view, **einvoice_view.context(document))
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/portal/invoices/<int:invoice_id>/e-invoice.xml")
+def invoice_einvoice_xml(invoice_id: int):
+    """The original XML as received, for the debtor's own accounting (never shown inline)."""
+    debtor = portal_session.current_debtor()
+    invoice = invoice_of(debtor, invoice_id, today(debtor)).invoice
+    if not invoice.einvoice_file or not invoice.einvoice_file.endswith(".xml"):
+        abort(404)
+    path = safe_join(current_app.config["STORAGE_DIR"], invoice.einvoice_file)
+    if path is None or not Path(path).is_file():
+        abort(404)
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in invoice.number)
+    response = send_file(path, mimetype="application/xml", as_attachment=True, download_name=f"{safe_name}.xml",
+                         conditional=False, etag=False, max_age=0)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.route("/favicon.ico")
 def favicon():
     """The icon browsers ask for by themselves (no <link> in every page: the overview stays light)."""

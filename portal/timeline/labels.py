@@ -62,7 +62,7 @@ DEBTOR_FIELDS = {
     "consent_sms": _l("consent to text messages"),
     "external_ref": _l("customer number"),
 }
-PAGES = {"overview": _l("overview"), "detail": _l("invoice"), "pay": _l("payment")}
+PAGES = {"overview": _l("overview"), "detail": _l("invoice"), "pay": _l("payment"), "einvoice": _l("e-invoice")}
 PAY_METHODS = {"card": _l("by card"), "transfer": _l("by bank transfer")}
 PURPOSES = {
     "dunning": _l("Dunning message"),

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from lxml.etree import _Element as Element
 
 from portal.domain.einvoice.errors import EInvoiceError
-from portal.domain.einvoice.model import CREDIT_NOTE_TYPES, EInvoice, Line, Party, Reader, TaxBreakdown, text
+from portal.domain.einvoice.model import (CREDIT_NOTE_TYPES, AllowanceCharge, EInvoice, Line, Party, PaymentAccount, Reader,
+                                          TaxBreakdown, text)
 
 D16B_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 ZUGFERD1_NS = "urn:ferd:CrossIndustryDocument:invoice:1p0"
@@ -33,6 +34,8 @@ class Names:
     line_summation: str
     tax_percent: str
     order_id: str
+    delivery: str
+    line_agreement: str
 
 
 D16B = Names(
@@ -54,6 +57,8 @@ D16B = Names(
     line_summation="ram:SpecifiedTradeSettlementLineMonetarySummation",
     tax_percent="ram:RateApplicablePercent",
     order_id="ram:IssuerAssignedID",
+    delivery="ram:ApplicableHeaderTradeDelivery",
+    line_agreement="ram:SpecifiedLineTradeAgreement",
 )
 
 ZUGFERD1 = Names(
@@ -75,6 +80,8 @@ ZUGFERD1 = Names(
     line_summation="ram:SpecifiedTradeSettlementMonetarySummation",
     tax_percent="ram:ApplicablePercent",
     order_id="ram:ID",
+    delivery="ram:ApplicableSupplyChainTradeDelivery",
+    line_agreement="ram:SpecifiedSupplyChainTradeAgreement",
 )
 
 
@@ -150,9 +157,12 @@ def read(root: Element, names: Names) -> EInvoice:
         if (amount.get("currencyID") or currency) == currency:  # BT-110 is the one in the invoice currency
             tax_total = r.amount("BT-110", amount, signed=True)
             break
+    soft = r.lenient()  # fields only the debtor's view shows
     lines = []
     for item in transaction.findall("ram:IncludedSupplyChainTradeLineItem", ns):
         quantity = f(item, f"{names.line_delivery}/ram:BilledQuantity")
+        price = f(item, f"{names.line_agreement}/ram:NetPriceProductTradePrice")
+        line_tax = f(item, f"{names.line_settlement}/ram:ApplicableTradeTax")
         lines.append(
             Line(
                 line_id=t(item, "ram:AssociatedDocumentLineDocument/ram:LineID"),
@@ -162,6 +172,11 @@ def read(root: Element, names: Names) -> EInvoice:
                 net_minor=r.amount(
                     "BT-131", f(item, f"{names.line_settlement}/{names.line_summation}/ram:LineTotalAmount"), signed=True
                 ),
+                unit_price=soft.decimal("BT-146", f(price, "ram:ChargeAmount")),
+                price_base=soft.decimal("BT-149", f(price, "ram:BasisQuantity")),
+                vat_category=t(line_tax, "ram:CategoryCode"),
+                vat_percent=soft.decimal("BT-152", f(line_tax, names.tax_percent)),
+                description=t(item, "ram:SpecifiedTradeProduct/ram:Description"),
             )
         )
     taxes = tuple(
@@ -170,9 +185,35 @@ def read(root: Element, names: Names) -> EInvoice:
             percent=r.decimal("BT-119", f(tax, names.tax_percent)),
             basis_minor=r.amount("BT-116", f(tax, "ram:BasisAmount"), signed=True),
             tax_minor=r.amount("BT-117", f(tax, "ram:CalculatedAmount"), signed=True),
+            exemption_reason=t(tax, "ram:ExemptionReason"),
         )
         for tax in settlement.findall("ram:ApplicableTradeTax", ns)
     )
+    allowances = tuple(
+        AllowanceCharge(
+            charge=(t(ac, "ram:ChargeIndicator/udt:Indicator") or "").lower() == "true",
+            amount_minor=soft.amount("BT-92", f(ac, "ram:ActualAmount"), signed=True),
+            reason=t(ac, "ram:Reason"),
+            vat_category=t(ac, "ram:CategoryTradeTax/ram:CategoryCode"),
+            vat_percent=soft.decimal("BT-96", f(ac, f"ram:CategoryTradeTax/{names.tax_percent}")),
+        )
+        for ac in settlement.findall("ram:SpecifiedTradeAllowanceCharge", ns)
+    )
+    accounts = []
+    means_code = None
+    for means in settlement.findall("ram:SpecifiedTradeSettlementPaymentMeans", ns):
+        means_code = means_code or t(means, "ram:TypeCode")
+        account = f(means, "ram:PayeePartyCreditorFinancialAccount")
+        iban = t(account, "ram:IBANID") or t(account, "ram:ProprietaryID")
+        if iban:
+            accounts.append(PaymentAccount(iban=iban, name=t(account, "ram:AccountName"),
+                                           bic=t(means, "ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID")))
+    period_elem = f(settlement, "ram:BillingSpecifiedPeriod")
+    period = None
+    if period_elem is not None:
+        start = soft.cii_date("BT-73", f(period_elem, "ram:StartDateTime/udt:DateTimeString"))
+        end = soft.cii_date("BT-74", f(period_elem, "ram:EndDateTime/udt:DateTimeString"))
+        period = (start, end) if start or end else None
     buyer = party(f(agreement, "ram:BuyerTradeParty"))
     if buyer.name is None:
         r.add("BT-44", "is missing (the buyer name, ram:BuyerTradeParty/ram:Name)")
@@ -211,6 +252,14 @@ def read(root: Element, names: Names) -> EInvoice:
         lines=tuple(lines),
         taxes=taxes,
         notes=tuple(n for n in (text(e) for e in document.findall("ram:IncludedNote/ram:Content", ns)) if n),
+        delivery_date=soft.cii_date(
+            "BT-72", f(transaction, f"{names.delivery}/ram:ActualDeliverySupplyChainEvent/ram:OccurrenceDateTime/udt:DateTimeString")
+        ),
+        period=period,
+        line_total_minor=soft.amount("BT-106", f(summation, "ram:LineTotalAmount"), signed=True),
+        allowances=allowances,
+        accounts=tuple(accounts),
+        payment_means=means_code,
     )
     if r.errors:
         raise EInvoiceError(r.errors)

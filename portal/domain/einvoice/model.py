@@ -52,6 +52,12 @@ class Line:
     quantity: Decimal | None  # BT-129
     unit: str | None  # BT-130
     net_minor: int | None  # BT-131 (net, before VAT)
+    # Read for the debtor's view of the invoice only (never a reason to refuse a file):
+    unit_price: Decimal | None = None  # BT-146 item net price (may have more decimals than the currency)
+    price_base: Decimal | None = None  # BT-149 the quantity the price is for (1 when absent)
+    vat_category: str | None = None  # BT-151
+    vat_percent: Decimal | None = None  # BT-152
+    description: str | None = None  # BT-154
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,27 @@ class TaxBreakdown:
     percent: Decimal | None  # BT-119
     basis_minor: int | None  # BT-116
     tax_minor: int | None  # BT-117
+    exemption_reason: str | None = None  # BT-120
+
+
+@dataclass(frozen=True)
+class AllowanceCharge:
+    """A document-level allowance (BG-20) or charge (BG-21)."""
+
+    charge: bool
+    amount_minor: int | None  # BT-92 / BT-99
+    reason: str | None  # BT-97 / BT-104
+    vat_category: str | None  # BT-95 / BT-102
+    vat_percent: Decimal | None  # BT-96 / BT-103
+
+
+@dataclass(frozen=True)
+class PaymentAccount:
+    """A credit transfer account of the seller (BG-17)."""
+
+    iban: str  # BT-84
+    name: str | None = None  # BT-85
+    bic: str | None = None  # BT-86
 
 
 @dataclass(frozen=True)
@@ -90,6 +117,13 @@ class EInvoice:
     lines: tuple[Line, ...] = ()
     taxes: tuple[TaxBreakdown, ...] = ()
     notes: tuple[str, ...] = ()  # BT-22
+    # Read for the debtor's view of the invoice only:
+    delivery_date: date | None = None  # BT-72
+    period: tuple[date | None, date | None] | None = None  # BT-73, BT-74
+    line_total_minor: int | None = None  # BT-106
+    allowances: tuple["AllowanceCharge", ...] = ()  # BG-20, BG-21
+    accounts: tuple["PaymentAccount", ...] = ()  # BG-17
+    payment_means: str | None = None  # BT-81
 
     def money(self, minor: int | None) -> str:
         return "" if minor is None else minor_to_str(minor, self.currency)
@@ -113,6 +147,13 @@ class Reader:
     def __init__(self):
         self.errors: dict[str, list[str]] = {}
         self.currency: str | None = None
+
+    def lenient(self) -> "Reader":
+        """A reader for fields only the debtor's view shows: a bad value there reads as absent
+        instead of refusing a file whose claim is in order."""
+        other = Reader()
+        other.currency = self.currency
+        return other
 
     def add(self, term: str, message: str) -> None:
         self.errors.setdefault(term, []).append(message)

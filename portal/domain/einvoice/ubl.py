@@ -7,7 +7,8 @@ from __future__ import annotations
 from lxml.etree import _Element as Element
 
 from portal.domain.einvoice.errors import EInvoiceError
-from portal.domain.einvoice.model import CREDIT_NOTE_TYPES, EInvoice, Line, Party, Reader, TaxBreakdown, text
+from portal.domain.einvoice.model import (CREDIT_NOTE_TYPES, AllowanceCharge, EInvoice, Line, Party, PaymentAccount, Reader,
+                                          TaxBreakdown, text)
 
 INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
@@ -54,6 +55,14 @@ def _party(party: Element | None) -> Party:
     )
 
 
+def _period(root: Element, soft: Reader):
+    period = root.find("cac:InvoicePeriod", NS)
+    if period is None:
+        return None
+    start, end = soft.iso_date("BT-73", _f(period, "cbc:StartDate")), soft.iso_date("BT-74", _f(period, "cbc:EndDate"))
+    return (start, end) if start or end else None
+
+
 def read(root: Element, *, credit_note: bool) -> EInvoice:
     r = Reader()
     kind = "CreditNote" if credit_note else "Invoice"
@@ -77,6 +86,7 @@ def read(root: Element, *, credit_note: bool) -> EInvoice:
         if amount is not None and (amount.get("currencyID") or currency) == currency:
             tax_total = r.amount("BT-110", amount, signed=True)
             break
+    soft = r.lenient()  # fields only the debtor's view shows
     lines = []
     for line in root.findall(f"cac:{kind}Line", NS):
         quantity = line.find(f"cbc:{'Credited' if credit_note else 'Invoiced'}Quantity", NS)
@@ -87,6 +97,11 @@ def read(root: Element, *, credit_note: bool) -> EInvoice:
                 quantity=r.decimal("BT-129", quantity),
                 unit=quantity.get("unitCode") if quantity is not None else None,
                 net_minor=r.amount("BT-131", _f(line, "cbc:LineExtensionAmount"), signed=True),
+                unit_price=soft.decimal("BT-146", _f(line, "cac:Price/cbc:PriceAmount")),
+                price_base=soft.decimal("BT-149", _f(line, "cac:Price/cbc:BaseQuantity")),
+                vat_category=_t(line, "cac:Item/cac:ClassifiedTaxCategory/cbc:ID"),
+                vat_percent=soft.decimal("BT-152", _f(line, "cac:Item/cac:ClassifiedTaxCategory/cbc:Percent")),
+                description=_t(line, "cac:Item/cbc:Description"),
             )
         )
     taxes = tuple(
@@ -95,8 +110,24 @@ def read(root: Element, *, credit_note: bool) -> EInvoice:
             percent=r.decimal("BT-119", _f(sub, "cac:TaxCategory/cbc:Percent")),
             basis_minor=r.amount("BT-116", _f(sub, "cbc:TaxableAmount"), signed=True),
             tax_minor=r.amount("BT-117", _f(sub, "cbc:TaxAmount"), signed=True),
+            exemption_reason=_t(sub, "cac:TaxCategory/cbc:TaxExemptionReason"),
         )
         for sub in root.findall("cac:TaxTotal/cac:TaxSubtotal", NS)
+    )
+    allowances = tuple(
+        AllowanceCharge(
+            charge=(_t(ac, "cbc:ChargeIndicator") or "").lower() == "true",
+            amount_minor=soft.amount("BT-92", _f(ac, "cbc:Amount"), signed=True),
+            reason=_t(ac, "cbc:AllowanceChargeReason"),
+            vat_category=_t(ac, "cac:TaxCategory/cbc:ID"),
+            vat_percent=soft.decimal("BT-96", _f(ac, "cac:TaxCategory/cbc:Percent")),
+        )
+        for ac in root.findall("cac:AllowanceCharge", NS)
+    )
+    accounts = tuple(
+        PaymentAccount(iban=iban, name=_t(acct, "cbc:Name"), bic=_t(acct, "cac:FinancialInstitutionBranch/cbc:ID"))
+        for acct in root.findall("cac:PaymentMeans/cac:PayeeFinancialAccount", NS)
+        if (iban := _t(acct, "cbc:ID"))
     )
     buyer = _party(root.find("cac:AccountingCustomerParty/cac:Party", NS))
     if buyer.name is None:
@@ -132,6 +163,12 @@ def read(root: Element, *, credit_note: bool) -> EInvoice:
         lines=tuple(lines),
         taxes=taxes,
         notes=tuple(t for t in (text(n) for n in root.findall("cbc:Note", NS)) if t),
+        delivery_date=soft.iso_date("BT-72", _f(root, "cac:Delivery/cbc:ActualDeliveryDate")),
+        period=_period(root, soft),
+        line_total_minor=soft.amount("BT-106", _f(totals, "cbc:LineExtensionAmount"), signed=True),
+        allowances=allowances,
+        accounts=accounts,
+        payment_means=_t(root, "cac:PaymentMeans/cbc:PaymentMeansCode"),
     )
     if r.errors:
         raise EInvoiceError(r.errors)
