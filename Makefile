@@ -56,6 +56,7 @@ test: install system-deps
 
 bench: install
 	$(BIN)/python bench/import_csv.py
+	$(BIN)/python bench/import_einvoice.py
 	$(BIN)/python bench/portal_load.py
 	$(BIN)/python bench/reconcile_camt.py
 
