@@ -347,7 +347,8 @@ def main() -> None:
     env = {**os.environ, "SETTLE_SQLALCHEMY_DATABASE_URI": db_url, "SETTLE_SECRET_KEY": "dev-only-secret-change-me",
            "SETTLE_SESSION_COOKIE_SECURE": "false", "SETTLE_BASE_URL": base, "PYTHONPATH": str(ROOT)}
     # Limits are counted in memory per worker here (the warning about it is expected); the pages measured have none.
-    common = ["-w", str(args.workers), "--worker-class", args.worker_class, "--log-level", "error"]
+    workers = 1 if args.weight_only else args.workers  # the page weight needs one worker: start it fast
+    common = ["-w", str(workers), "--worker-class", args.worker_class, "--log-level", "error"]
     portal = start([gunicorn, *common, "-b", f"127.0.0.1:{portal_port}", "wsgi:app"], env, portal_port)
     hello = None
     ok = True
