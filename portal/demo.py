@@ -14,7 +14,7 @@ from portal.clock import today_for
 from portal.domain.intake import validate_invoice
 from portal.extensions import db
 from portal.intake.service import submit_invoice
-from portal.models import Debtor, Merchant, User
+from portal.models import CollectionAgency, Debtor, Merchant, User
 
 SLUG = "sonnenberg"
 ADMIN_EMAIL = "admin@sonnenberg.example"
@@ -134,6 +134,12 @@ def load_demo() -> bool:
     merchant = _merchant()
     db.session.add(merchant)
     db.session.flush()
+    # The agency the final step hands over to (the handover notice names it; without one, claims wait there).
+    db.session.add(CollectionAgency(
+        merchant_id=merchant.id, name="Inkasso Süd Forderungsmanagement GmbH", street="Königstraße 1", postal_code="70173",
+        city="Stuttgart", contact_person="Frau Weber", email="forderungen@inkasso-sued.example", phone="+49 711 987654-0",
+        registration="Rechtsdienstleistungsregister, AG Stuttgart, Az. 371E-1234",
+        privacy_url="https://inkasso-sued.example/datenschutz", legal_basis="art6_1_f", payee="agency"))
     for email, role, name in ((ADMIN_EMAIL, "admin", "Anna Admin"), (SUPPORT_EMAIL, "support", "Sven Support")):
         user = User(merchant_id=merchant.id, email=email, role=role, name=name)
         user.set_password(DEMO_PASSWORD)

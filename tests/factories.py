@@ -7,12 +7,14 @@ from datetime import date, timedelta
 from portal.domain.intake import validate_invoice
 from portal.extensions import db
 from portal.intake.service import submit_invoice
-from portal.models import ApiKey, Merchant, User
+from portal.models import ApiKey, CollectionAgency, Merchant, User
 
 _seq = itertools.count(1)
 
 
-def make_merchant(slug: str | None = None, **fields) -> Merchant:
+def make_merchant(slug: str | None = None, *, agency: bool = True, **fields) -> Merchant:
+    """A merchant set up as for production, including the collection agency its handover step needs
+    (`agency=False`: none configured, so the dunning run holds claims before the handover)."""
     n = next(_seq)
     merchant = Merchant(
         slug=slug or f"shop-{n}",
@@ -25,6 +27,11 @@ def make_merchant(slug: str | None = None, **fields) -> Merchant:
         **fields,
     )
     db.session.add(merchant)
+    db.session.flush()
+    if agency:
+        db.session.add(CollectionAgency(
+            merchant_id=merchant.id, name="Inkasso Nord GmbH", street="Hafenstraße 5", postal_code="20457", city="Hamburg",
+            email="forderungen@inkasso-nord.example", legal_basis="art6_1_f", payee="agency"))
     db.session.commit()
     return merchant
 

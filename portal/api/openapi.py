@@ -88,7 +88,7 @@ SCHEMAS = {
                     "level": {"type": "integer", "minimum": 0},
                     "next_action_on": {"type": ["string", "null"], "format": "date"},
                     "paused": {"type": "boolean"},
-                    "paused_reason": {"enum": ["dispute", "plan", "promise", None]},
+                    "paused_reason": {"enum": ["dispute", "plan", "promise", "unreachable", "staff", "agency", None]},
                 },
             },
             "portal_url": {"type": "string", "format": "uri"},

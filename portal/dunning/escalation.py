@@ -17,7 +17,8 @@ from portal.domain import dunning as rules
 from portal.extensions import db
 from portal.models import Event, Invoice, InvoiceStatus, Message, MessageInvoice, MessageStatus, Policy
 
-PAUSE_REASONS = ("dispute", "plan", "promise", "unreachable", "staff")  # staff: paused by hand in the back office
+# staff: paused by hand in the back office; agency: due for handover, but no collection agency is configured yet
+PAUSE_REASONS = ("dispute", "plan", "promise", "unreachable", "staff", "agency")
 DEAD_STATUSES = (InvoiceStatus.PAID.value, InvoiceStatus.CANCELLED.value, InvoiceStatus.WRITTEN_OFF.value)
 
 

@@ -76,7 +76,8 @@ def notice_values(merchant: Merchant, *, sms: bool = False) -> dict:
         creditor += f" ({merchant.support_email})"
     basis = agency.legal_basis if agency else "art6_1_f"
     values = {
-        "agency_name": agency.name if agency else _("a collection agency"),
+        # Without an agency nothing is handed over (the run holds the claim); only previews render this placeholder.
+        "agency_name": agency.name if agency else _("[name of your collection agency]"),
         "agency_address": ", ".join(agency.address_lines()[1:]) if agency else "",
         "agency_contact": "", "agency_registration": (agency.registration or "") if agency else "",
         "agency_privacy_url": (agency.privacy_url or "") if agency else "",

@@ -58,6 +58,7 @@ class RunResult:
     charges: int = 0
     handed_over: int = 0
     unreachable: int = 0
+    no_agency: int = 0
     interest_refused: int = 0
     batches: int = 0
     by_step: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -68,6 +69,7 @@ class RunResult:
             f"{self.invoices_looked_at} invoice(s) looked at, {self.steps_taken} step(s) taken ({steps}), "
             f"{self.messages} message(s) queued, {self.charges} charge(s) booked, {self.handed_over} handed over, "
             f"{self.unreachable} paused as unreachable, {self.interest_refused} without interest (base rate unknown)"
+            + (f", {self.no_agency} held before handover (no collection agency configured)" if self.no_agency else "")
         )
 
 
@@ -180,11 +182,15 @@ class _MerchantSettings:
     consumer_default_notice: bool
     holiday_state: str | None
     letter_cost_minor: int = 0
+    has_agency: bool = True  # a collection agency is configured: without one nothing is handed over
 
     @classmethod
     def of(cls, merchant: Merchant) -> "_MerchantSettings":
+        from portal.dunning.handover import agency_of
+
         return cls(merchant.id, merchant.default_language, merchant.dunning_fee_cap_minor, merchant.business_flat_fee,
-                   merchant.consumer_default_notice, merchant.holiday_state, merchant.letter_cost_minor or 0)
+                   merchant.consumer_default_notice, merchant.holiday_state, merchant.letter_cost_minor or 0,
+                   agency_of(merchant.id) is not None)
 
 
 class _Batch:
@@ -280,6 +286,15 @@ class _Batch:
             self.invoice_updates.append(update_row)
             return None
         step = steps[index]
+        if step.legal == rules.HANDOVER and not self.settings.has_agency:
+            # Handing over needs an agency to hand over to, named in the notice (and in the export): until the
+            # merchant enters one (settings: collection agency, which resumes these), the claim waits here.
+            update_row.update(paused_reason="agency", next_action_on=None)
+            self.invoice_updates.append(update_row)
+            self._event(inv, "dunning.paused", {"reason": "agency", "step": step.key})
+            self.staff["agency_missing"].append(inv.number)
+            self.result.no_agency += 1
+            return None
         business = debtor.kind == "business"
         in_default = inv.default_on is not None and inv.default_on < self.today
         new_charges: list[law.Charge] = []

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectField, StringField, URLField
 from wtforms.validators import URL, AnyOf, DataRequired, Length, Optional, Regexp
 
+from sqlalchemy import select
+
+from portal.clock import today_for
+from portal.dunning import escalation
 from portal.extensions import db
-from portal.models import CollectionAgency
+from portal.models import CollectionAgency, Invoice
 from portal.models.handover import LEGAL_BASES, PAYEES
 from portal.office import audit, bp, require_admin
 
@@ -65,9 +70,25 @@ def agency_settings():
             if getattr(agency, field) != value:
                 setattr(agency, field, value)
                 changed.append(field)
-        audit("settings.agency", {"changed": changed, "payee": agency.payee})
+        held = _resume_held(actor=f"user:{g.user.id}")
+        audit("settings.agency", {"changed": changed, "payee": agency.payee, "resumed": len(held)})
         db.session.commit()
         flash(_("The collection agency's details are saved."), "success")
+        if held:
+            flash(ngettext("%(num)s claim waited for these details; the next dunning run hands it over.",
+                           "%(num)s claims waited for these details; the next dunning run hands them over.", len(held)),
+                  "info")
         return redirect(url_for("office.agency_settings"), code=303)
     status = 422 if form.is_submitted() else 200
     return render_template("office/agency.html", form=form, agency=agency), status
+
+
+def _resume_held(*, actor: str) -> list[Invoice]:
+    """Claims the dunning run held at the handover step because no agency was configured: planned again now."""
+    held = db.session.execute(
+        select(Invoice).where(Invoice.merchant_id == g.merchant.id, Invoice.paused_reason == "agency")
+    ).scalars().all()
+    today = today_for(g.merchant.timezone)
+    for invoice in held:
+        escalation.resume(invoice, today=today, actor=actor)
+    return held

@@ -24,7 +24,7 @@ from portal.models import Debtor, Invoice
 PAGE_SIZE = 50
 STATUSES = ("open", "paid", "cancelled", "written_off", "handed_over", "all")
 AGES = ("not_due", "0-30", "31-60", "61-90", "90+")
-PAUSED = ("no", "yes", "dispute", "plan", "promise", "unreachable", "staff")
+PAUSED = ("no", "yes", "dispute", "plan", "promise", "unreachable", "staff", "agency")
 CHANNELS = ("email", "sms", "letter")
 
 

@@ -168,7 +168,7 @@ DETAILS: dict[str, dict] = {
         "charges": {"type": "array", "items": {"type": "object", "additionalProperties": False,
                                                 "properties": {"label": STR, "amount": AMOUNT}}},
     },
-    "invoice.paused": {"reason": {"enum": ["dispute", "plan", "promise", "unreachable", None]}, "until": DAY},
+    "invoice.paused": {"reason": {"enum": ["dispute", "plan", "promise", "unreachable", "staff", "agency", None]}, "until": DAY},
     "invoice.resumed": {"reason": STR, "next_action_on": DAY},
     "invoice.handed_over": {"step": STR},
     "invoice.cancelled": {"reason": STR},

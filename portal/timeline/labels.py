@@ -32,6 +32,7 @@ PAUSE_REASONS = {
     "promise": _l("the customer promised to pay"),
     "unreachable": _l("the customer cannot be reached on any channel"),
     "staff": _l("paused by staff"),
+    "agency": _l("due for handover, but no collection agency is configured"),
     "reopened": _l("the invoice is open again"),
 }
 # How a channel reads inside a sentence ("sent by email" / "per E-Mail versandt").

@@ -28,7 +28,7 @@ def agency(shop):
                               city="Stuttgart", contact_person="Frau Weber", email="forderungen@inkasso-sued.example",
                               phone="+49 711 123456", privacy_url="https://inkasso-sued.example/datenschutz",
                               legal_basis="art6_1_f", payee="agency")
-    db.session.add(agency)
+    agency = db.session.merge(agency)  # replaces the factory's default agency
     db.session.commit()
     return agency
 
@@ -96,6 +96,8 @@ def test_when_the_shop_still_collects_a_handed_over_claim_can_be_paid_in_the_por
 
 
 def test_without_agency_settings_a_handed_over_claim_is_still_shown_and_not_payable(portal, invoices):
+    db.session.delete(db.session.get(CollectionAgency, invoices[0].merchant_id))  # handed over before it was removed
+    db.session.commit()
     hand_over(invoices[0])
     hand_over(invoices[1])
     page = text(portal.get("/portal/"))

@@ -23,7 +23,7 @@ class Site(LiveServer):
 
         shop = make_merchant("garden", name="Gartenhaus Sonnenberg", primary_color="#2e6b30", accent_color="#eef5e9",
                              privacy_url="https://garden.example/datenschutz")
-        db.session.add(CollectionAgency(
+        db.session.merge(CollectionAgency(
             merchant_id=shop.id, name="Inkasso Süd Forderungsmanagement GmbH", street="Königstraße 1", postal_code="70173",
             city="Stuttgart", contact_person="Frau Weber", email="forderungen@inkasso-sued.example", phone="+49 711 123456",
             privacy_url="https://inkasso-sued.example/datenschutz", legal_basis="art6_1_f", payee="agency"))

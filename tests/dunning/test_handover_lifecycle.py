@@ -19,6 +19,7 @@ from portal.extensions import db
 from portal.messaging import render, worker
 from portal.models import CollectionAgency, Event, Invoice, LedgerEntry, Message
 from tests.dunning.helpers import DUE, make_debtor_invoice
+from tests.messaging.test_wording import folded
 from tests.factories import make_api_key, make_invoice, make_merchant, make_user
 from tests.office.conftest import sign_in
 from tests.payments.camt_builder import entry, statement
@@ -39,7 +40,7 @@ def agency_for(merchant, **fields) -> CollectionAgency:
                   privacy_url="https://inkasso-sued.example/datenschutz", legal_basis="art6_1_f", payee="agency")
     values.update(fields)
     agency = CollectionAgency(merchant_id=merchant.id, **values)
-    db.session.add(agency)
+    agency = db.session.merge(agency)  # replaces the factory's default agency
     db.session.commit()
     return agency
 
@@ -287,6 +288,7 @@ def test_the_handover_notice_names_the_agency_says_where_to_pay_and_carries_the_
     assert "Az. 371E-1234" in text
     # The agency collects: no payment box, no "pay online" line
     assert "DE89 3704" not in text and "Pay online" not in text and "Online bezahlen" not in text
+    assert "DE89370400440532013000" not in text  # nor the shop's account in the letter's footer
     assert "Die Einzelheiten unserer Forderung:" in text
     notice.channel = "email"
     email = render.render_email(notice, link="https://portal.example/p/abc")
@@ -349,3 +351,43 @@ def test_a_base_rate_entered_after_the_first_export_reaches_the_agency_as_an_int
         "2026-07-02", "2026-08-03", "33", "2.02", "7.02", "6.35")
     doc, tables, _ = export_now(merchant)
     assert doc["supplements"] == [] and tables["interest.csv"] == []
+
+
+def test_without_a_collection_agency_nothing_is_handed_over_the_claim_waits_staff_are_told_and_saving_the_agency_releases_it(app, client):
+    """A handover notice must name the agency it hands over to: with none configured the run holds the claim at
+    that step (no notice, no status change), tells staff once, and the next run after the agency is saved hands over."""
+    merchant = make_merchant("alpha", agency=False)
+    invoice = make_debtor_invoice(merchant, "standard", "RE-1")
+    for offset in STEP_DAYS:
+        run(today=DUE + timedelta(days=offset))
+    db.session.expire_all()
+    claim = db.session.get(Invoice, invoice.id)
+    assert (claim.status, claim.paused_reason, claim.next_action_on) == ("open", "agency", None)
+    assert db.session.execute(select(Message).where(Message.template == "handover_notice")).first() is None
+    [notice] = db.session.execute(select(Message).where(Message.template == "staff_agency_missing")).scalars().all()
+    email = render.render_email(notice)
+    assert email.subject == "Forderungen vor der Übergabe: kein Inkassounternehmen hinterlegt"
+    assert "Der Mahnlauf vom 03.08.2025 hätte diese Rechnungen an ein Inkassounternehmen übergeben" in folded(email.text)
+    assert "- RE-1" in email.text
+    run(today=HANDOVER_DAY + timedelta(days=1))  # held: a later run does not hand over either, nor tell staff again
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).status == "open"
+
+    make_user(merchant, "admin@alpha.example", role="admin", password="correct horse battery")
+    assert sign_in(client, "admin@alpha.example").status_code == 303
+    from tests.office.conftest import csrf_from
+    from tests.office.test_agency import FORM
+
+    token = csrf_from(client.get("/office/settings/collection-agency").get_data(as_text=True))
+    saved = client.post("/office/settings/collection-agency", data={**FORM, "csrf_token": token}, follow_redirects=True)
+    assert "1 Forderung wartete auf diese Angaben; der nächste Mahnlauf übergibt sie." in saved.get_data(as_text=True)
+    db.session.expire_all()
+    claim = db.session.get(Invoice, invoice.id)
+    assert claim.paused_reason is None and claim.next_action_on is not None
+    run(today=claim.next_action_on)
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).status == "handed_over"
+    handover_notice = db.session.execute(select(Message).where(Message.template == "handover_notice")).scalar_one()
+    text = " ".join(render.render_letter_html(handover_notice, link="https://portal.example/p/abc").split())
+    assert "an das Inkassounternehmen Inkasso Süd GmbH, Königstraße 1, 70173 Stuttgart, übergeben" in text
+    assert "[" not in text  # no placeholder left

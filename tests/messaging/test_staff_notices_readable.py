@@ -23,6 +23,7 @@ DAY = date(2026, 12, 16)
 CONTEXTS = {
     "staff_handover": {"today": DAY.isoformat(), "values": ["RE-1", "RE-2"]},
     "staff_unreachable": {"today": DAY.isoformat(), "values": ["RE-1"]},
+    "staff_agency_missing": {"today": DAY.isoformat(), "values": ["RE-1"]},
     "staff_base_rate": {"today": DAY.isoformat(), "values": ["2027-01-01"]},
     "staff_interest_supplement": {"today": DAY.isoformat(), "values": ["RE-1"]},
     "staff_small_remainder": {"invoice_number": "RE-1", "amount": "0.50 EUR", "tolerance": "3.00 EUR",

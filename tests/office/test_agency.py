@@ -23,6 +23,8 @@ def test_only_admins_set_up_the_collection_agency(signed_in, merchant_a):
 
 
 def test_the_agency_settings_are_saved_validated_and_audited(client, merchant_a):
+    db.session.delete(db.session.get(CollectionAgency, merchant_a.id))  # a shop that has not set one up yet
+    db.session.commit()
     admin = admin_client(client, merchant_a)
     page = admin.get("/office/settings/collection-agency")
     assert page.status_code == 200 and "Wohin Kundinnen und Kunden nach der Übergabe zahlen" in page.get_data(as_text=True)
