@@ -290,6 +290,7 @@ def placeholder_values(message: Message, ctx: dict, *, sms: bool = False) -> dic
             method=str(RECEIPT_METHODS.get(ctx.get("method"), "")),
             remaining=format_minor(ctx["remaining_minor"], currency) if ctx.get("remaining_minor", 0) > 0 else "",
             credit=format_minor(ctx["credit_minor"], currency) if ctx.get("credit_minor", 0) > 0 else "",
+            credit_refund=merchant.credit_handling == "refund",  # what the merchant does with an overpayment
         )
     elif kind is not None:
         currency = ctx.get("currency", "EUR")

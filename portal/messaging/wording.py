@@ -86,11 +86,13 @@ CASE_PLACEHOLDERS = {
     "reply": _l("Your staff's reply to the customer's request"),
 }
 RECEIPT_PLACEHOLDERS = {
-    "paid_amount": "The amount received",
-    "paid_on": "The day the payment was booked",
-    "method": "How it was paid: by card, by bank transfer, through the shop",
-    "remaining": "What is still open on the invoices the payment concerns (empty when nothing is)",
-    "credit": "What was paid beyond the amount due (empty when nothing was)",
+    "paid_amount": _l("The amount received"),
+    "paid_on": _l("The day the payment was booked"),
+    "method": _l("How it was paid: by card, by bank transfer, through the shop"),
+    "remaining": _l("What is still open on the invoices the payment concerns (empty when nothing is)"),
+    "credit": _l("What was paid beyond the amount due (empty when nothing was)"),
+    "credit_refund": _l("Flag: an overpayment is refunded (else it is set off against an open or the next invoice; "
+                        "settings: overpayments)"),
 }
 HANDOVER_PLACEHOLDERS = {
     "agency_name": _l("Name of the collection agency (settings: collection agency)"),
@@ -105,7 +107,7 @@ HANDOVER_PLACEHOLDERS = {
 }
 PLACEHOLDERS = {**COMMON_PLACEHOLDERS, **DUNNING_PLACEHOLDERS, **CASE_PLACEHOLDERS, **RECEIPT_PLACEHOLDERS,
                 **HANDOVER_PLACEHOLDERS}
-FLAGS = {"business", "anonymous", "reminder_sent", "notice_286", "full", "pay_agency"}
+FLAGS = {"business", "anonymous", "reminder_sent", "notice_286", "full", "pay_agency", "credit_refund"}
 
 _D = tuple(DUNNING_PLACEHOLDERS)
 KINDS = {k.name: k for k in (

@@ -65,7 +65,21 @@ def test_a_partial_payment_says_what_remains_and_an_overpayment_says_what_happen
     assert "Offen sind noch 60,00 €" in texts["max@example.de"]
     english = texts["k2@example.de"]
     assert "we received €60.00 by bank transfer for invoice RE-2" in english
-    assert "You paid €10.00 more than was due" in english and "refund" in english
+    assert "You paid €10.00 more than was due. We will refund this amount to you." in english
+
+
+def test_the_receipt_says_what_happens_to_an_overpayment_as_the_merchant_set_it(merchant, smtp):
+    """Refund or offset (Settings → Overpayments): the receipt promises exactly what the shop will do."""
+    merchant.credit_handling = "offset"
+    db.session.commit()
+    over = make_invoice(merchant, "RE-3", amount="50.00")
+    import_statements(merchant, statement(entry("62.50", ref="O1", rf=over.rf_reference)), "o.xml", actor="test", today=TODAY)
+    db.session.commit()
+    _send()
+    text = " ".join(_text(next(m for m in smtp.messages if m["To"] == "max@example.de")).split())
+    assert ("Sie haben 12,50 € mehr bezahlt als fällig war. Diesen Betrag verrechnen wir mit einer offenen oder Ihrer "
+            "nächsten Rechnung; Ihre persönliche Seite zeigt ihn als Guthaben.") in text
+    assert "erstatten" not in text
 
 
 def test_a_payment_the_shop_reports_through_the_api_sends_a_receipt(merchant, client, smtp):
