@@ -30,10 +30,12 @@ def init_app(app: Flask, limiter: Limiter) -> None:
     before = app.before_request_funcs[None]
     after = app.after_request_funcs[None]
     teardown = app.teardown_request_funcs[None]
-    check = next(f for f in before if getattr(f, "__func__", None) is Limiter._check_request_limit)
-    inject = next(f for f in after if getattr(getattr(f, "func", None), "__qualname__", "") == "Limiter.__inject_headers")
-    release = next(f for f in teardown if getattr(f, "__name__", "") == "__release_context"
-                   or getattr(getattr(f, "__func__", None), "__qualname__", "") == "Limiter.__release_context")
+    check = next((f for f in before if getattr(f, "__func__", None) is Limiter._check_request_limit), None)
+    inject = next((f for f in after if getattr(getattr(f, "func", None), "__qualname__", "") == "Limiter.__inject_headers"), None)
+    release = next((f for f in teardown if getattr(f, "__name__", "") == "__release_context"
+                    or getattr(getattr(f, "__func__", None), "__qualname__", "") == "Limiter.__release_context"), None)
+    if check is None or inject is None or release is None:
+        return  # limits switched off (RATELIMIT_ENABLED=False): Flask-Limiter registered no hooks to gate
 
     def check_where_limited():
         limited = _limited_blueprints(limiter)
