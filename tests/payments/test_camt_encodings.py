@@ -91,12 +91,12 @@ def test_cli_refuses_an_unknown_encoding_and_a_nul_byte_clearly(runner, merchant
 
 
 @pytest.mark.parametrize("data, message", [
-    (declared("x-klingon", "utf-8"), "which is unknown"),
-    (UTF8.replace("Straße", "Stra\0ße").encode(), "NUL byte"),
-    (patch_headers(zipped({"day.xml": UTF8.encode()}), flag=0x1), "day.xml: is encrypted (password-protected)"),
-    (patch_headers(zipped({"day.xml": UTF8.encode()}), method=9), "day.xml: is compressed with Deflate64"),
-    (patch_headers(zipped({"day.xml": UTF8.encode()}), size=10), "day.xml: is damaged and cannot be unpacked"),
-    (b"PK\x03\x04garbage" + b"\0" * 40, "not a readable ZIP file"),
+    (declared("x-klingon", "utf-8"), "die unbekannt ist; bitte exportieren Sie den Kontoauszug erneut als UTF-8"),
+    (UTF8.replace("Straße", "Stra\0ße").encode(), "Die Datei enthält ein NUL-Byte"),
+    (patch_headers(zipped({"day.xml": UTF8.encode()}), flag=0x1), "Diese Datei ist verschlüsselt (mit Passwort geschützt)"),
+    (patch_headers(zipped({"day.xml": UTF8.encode()}), method=9), "Diese Datei ist mit Deflate64 komprimiert"),
+    (patch_headers(zipped({"day.xml": UTF8.encode()}), size=10), "is damaged and cannot be unpacked"),
+    (b"PK\x03\x04garbage" + b"\0" * 40, "Das ist keine lesbare ZIP-Datei."),
 ], ids=["unknown-encoding", "nul", "encrypted", "deflate64", "damaged", "not-a-zip"])
 def test_the_upload_refuses_odd_files_and_the_job_page_says_why(client, app, data, message):
     merchant = make_merchant("alpha")
@@ -109,7 +109,8 @@ def test_the_upload_refuses_odd_files_and_the_job_page_says_why(client, app, dat
     assert jobs.drain("test-worker") == 1
     page = client.get(response.headers["Location"])
     assert page.status_code == 200
-    assert message in page.get_data(as_text=True) and "Es wurde nichts importiert" in page.get_data(as_text=True)
+    text = page.get_data(as_text=True)
+    assert message in text and "Es wurde nichts importiert" in text
     assert db.session.execute(select(BankEntry)).first() is None
 
 

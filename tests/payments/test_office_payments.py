@@ -56,7 +56,7 @@ def test_a_rejected_upload_says_why_and_books_nothing(client, app):
     assert response.status_code == 303
     jobs.drain("test-worker")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "contains no statement" in page and "Es wurde nichts importiert" in page
+    assert "Die Datei enthält keinen Kontoauszug (Stmt)." in page and "Es wurde nichts importiert" in page
     assert db.session.execute(select(BankEntry)).first() is None
 
 
