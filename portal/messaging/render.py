@@ -172,9 +172,11 @@ def context_for(message: Message, *, link: str | None = None, as_sent: bool = Fa
         # The link knows its message: the portal preselects exactly the invoices this message asks for.
         link = url_for_debtor(debtor, message_id=message.id)
     ctx = dict(message.context or {})
-    ctx.update(message=message, debtor=debtor, merchant=merchant, link=link, invoices=invoices,
+    ctx.update(message=message, merchant=merchant, link=link, invoices=invoices,
                company_lines=prefetch.footer(merchant) if prefetch is not None else company_lines(merchant),
                prefetch=prefetch)
+    if debtor is not None or "debtor" not in ctx:
+        ctx["debtor"] = debtor  # a staff notice names the customer in its own context ("debtor": their name)
     if prefetch is not None:
         ctx.update(prefetch.gettext())
     if message.template == "handover_notice":

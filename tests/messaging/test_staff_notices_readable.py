@@ -68,6 +68,8 @@ def test_staff_notice_shows_no_iso_dates_or_raw_keys(app, language, template):
         assert DE_DAY[language] in text
     if template == "staff_payment_disputed":
         assert ("Betrugsverdacht" if language == "de" else "suspected fraud") in text and "fraudulent" not in text
+    if template in ("staff_dead_letter", "staff_in_doubt"):
+        assert "Erika Muster" in text  # the customer is named, not "-"
     if template in ("staff_small_remainder", "staff_credit"):
         assert ("0,50 €" if template == "staff_small_remainder" else "10,00 €") in text.replace("\u00a0", " ") \
             if language == "de" else "€" in text
