@@ -87,6 +87,24 @@ def app(database_url, _schema, tmp_path):
 
 
 @pytest.fixture
+def make_app(database_url, _schema):
+    """Further app instances with their own settings. Their engines are disposed afterwards: a pooled
+    connection left for the garbage collector is a ResourceWarning (an error here) in whichever later
+    test the collector happens to run."""
+    made = []
+
+    def make(**extra):
+        made.append(create_app(test_settings(database_url, **extra)))
+        return made[-1]
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

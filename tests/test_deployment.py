@@ -12,15 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from portal import create_app
-from tests import conftest
 from tests.dunning.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _app(database_url, **extra):
-    return create_app(conftest.test_settings(database_url, **extra))
 
 
 def _addresses(app, forwarded: str, proto: str = "https") -> str:
@@ -34,22 +28,22 @@ def _addresses(app, forwarded: str, proto: str = "https") -> str:
                                  environ_base={"REMOTE_ADDR": "10.0.0.2"}).get_data(as_text=True)
 
 
-def test_without_trusted_proxies_forwarded_headers_are_ignored(database_url, _schema):
-    assert _addresses(_app(database_url), "203.0.113.9") == "10.0.0.2 http"
+def test_without_trusted_proxies_forwarded_headers_are_ignored(make_app):
+    assert _addresses(make_app(), "203.0.113.9") == "10.0.0.2 http"
 
 
-def test_one_trusted_proxy_gives_the_clients_address_and_scheme(database_url, _schema):
-    assert _addresses(_app(database_url, TRUSTED_PROXIES=1), "198.51.100.1, 203.0.113.9") == "203.0.113.9 https"
+def test_one_trusted_proxy_gives_the_clients_address_and_scheme(make_app):
+    assert _addresses(make_app(TRUSTED_PROXIES=1), "198.51.100.1, 203.0.113.9") == "203.0.113.9 https"
 
 
-def test_two_trusted_proxies_take_the_address_the_outer_proxy_saw(database_url, _schema):
+def test_two_trusted_proxies_take_the_address_the_outer_proxy_saw(make_app):
     # A client sending its own X-Forwarded-For cannot choose its address: only the last two hops are trusted.
-    assert _addresses(_app(database_url, TRUSTED_PROXIES=2), "6.6.6.6, 198.51.100.1, 203.0.113.9",
+    assert _addresses(make_app(TRUSTED_PROXIES=2), "6.6.6.6, 198.51.100.1, 203.0.113.9",
                       "https, https") == "198.51.100.1 https"
 
 
-def test_portal_limits_count_the_debtors_address_behind_the_proxy(database_url, _schema):
-    app = _app(database_url, TRUSTED_PROXIES=1, PORTAL_LINK_RATE_LIMIT="3/minute")
+def test_portal_limits_count_the_debtors_address_behind_the_proxy(make_app):
+    app = make_app(TRUSTED_PROXIES=1, PORTAL_LINK_RATE_LIMIT="3/minute")
     client = app.test_client()
 
     def open_link(debtor_ip):
@@ -60,16 +54,16 @@ def test_portal_limits_count_the_debtors_address_behind_the_proxy(database_url, 
     assert open_link("203.0.113.2") != 429  # another debtor behind the same proxy is not held up
 
 
-def test_several_workers_on_memory_storage_are_warned_about(database_url, _schema, caplog):
+def test_several_workers_on_memory_storage_are_warned_about(make_app, caplog):
     with caplog.at_level(logging.WARNING):
-        _app(database_url, WEB_PROCESSES=4)
+        make_app(WEB_PROCESSES=4)
     assert any("4 web processes share RATELIMIT_STORAGE_URI=memory://" in r.getMessage() for r in caplog.records)
 
 
-def test_one_worker_or_shared_storage_is_not_warned_about(database_url, _schema, caplog):
+def test_one_worker_or_shared_storage_is_not_warned_about(make_app, caplog):
     with caplog.at_level(logging.WARNING):
-        _app(database_url)
-        _app(database_url, WEB_PROCESSES=4, RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379")
+        make_app()
+        make_app(WEB_PROCESSES=4, RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379")
     assert not any("RATELIMIT_STORAGE_URI" in r.getMessage() for r in caplog.records)
 
 

@@ -170,15 +170,12 @@ def _redis_running() -> bool:
 
 # CI machines run Redis on 6379 (and CI=true makes a missing Redis a failure, not a skip).
 @pytest.mark.skipif(not _redis_running() and not os.environ.get("CI"), reason="no Redis on 127.0.0.1:6379")
-def test_rate_limits_can_be_shared_through_redis(database_url, tmp_path):
+def test_rate_limits_can_be_shared_through_redis(make_app):
     """Two app instances (two processes in production) count against one limit in Redis."""
-    from portal import create_app
-    from tests.conftest import test_settings
-
     prefix = f"settle-test-{random.randrange(10**9)}"
-    settings = test_settings(database_url, RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379",
-                             RATELIMIT_KEY_PREFIX=prefix, PORTAL_LINK_RATE_LIMIT="3/minute")
-    first, second = create_app(settings), create_app(settings)
+    settings = dict(RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379", RATELIMIT_KEY_PREFIX=prefix,
+                    PORTAL_LINK_RATE_LIMIT="3/minute")
+    first, second = make_app(**settings), make_app(**settings)
     codes = [first.test_client().get("/p/AAAAAAAAAAAAAAAAAAAAAAAAA1").status_code,
              second.test_client().get("/p/AAAAAAAAAAAAAAAAAAAAAAAAA2").status_code,
              first.test_client().get("/p/AAAAAAAAAAAAAAAAAAAAAAAAA3").status_code,
