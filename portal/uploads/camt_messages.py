@@ -87,6 +87,7 @@ CAMT_MESSAGES: list[tuple[re.Pattern, object]] = [
      _l("This file is compressed with %(method)s, which cannot be read; please pack it again with ordinary ZIP "
         "compression (Deflate).")),
     (re.compile(r"is larger than (?P<max>\d+ (?:MB|bytes)) unpacked"), _l("Unpacked, this file is larger than %(max)s.")),
+    (re.compile(r"is damaged and cannot be unpacked.*", re.S), _l("This file is damaged and cannot be unpacked; please pack the ZIP again.")),
 ]
 
 _ENTRY = re.compile(r"statement (?P<statement>.+?), entry (?P<entry>\d+): (?P<rest>.+)", re.S)

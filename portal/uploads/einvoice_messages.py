@@ -118,6 +118,7 @@ FILE_MESSAGES: list[tuple[re.Pattern, object]] = [
     (re.compile(r"the ZIP contains no files"), _l("The ZIP contains no files.")),
     (re.compile(r"is not an \.xml or \.pdf file"), _l("This is not an .xml or .pdf file.")),
     (re.compile(r"is encrypted"), _l("This file is encrypted.")),
+    (re.compile(r"is damaged and cannot be unpacked.*", re.S), _l("This file is damaged and cannot be unpacked; please pack the ZIP again.")),
     (re.compile(r"is larger than (?P<max>\d+) MB"), _l("This file is larger than %(max)s MB.")),
     (re.compile(r"no e-invoice found"), _l("No e-invoice was found in the upload.")),
     (re.compile(r"invoice (?P<number>.+) already exists with different content"),

@@ -95,7 +95,7 @@ def test_cli_refuses_an_unknown_encoding_and_a_nul_byte_clearly(runner, merchant
     (UTF8.replace("Straße", "Stra\0ße").encode(), "Die Datei enthält ein NUL-Byte"),
     (patch_headers(zipped({"day.xml": UTF8.encode()}), flag=0x1), "Diese Datei ist verschlüsselt (mit Passwort geschützt)"),
     (patch_headers(zipped({"day.xml": UTF8.encode()}), method=9), "Diese Datei ist mit Deflate64 komprimiert"),
-    (patch_headers(zipped({"day.xml": UTF8.encode()}), size=10), "is damaged and cannot be unpacked"),
+    (patch_headers(zipped({"day.xml": UTF8.encode()}), size=10), "Diese Datei ist beschädigt und lässt sich nicht entpacken"),
     (b"PK\x03\x04garbage" + b"\0" * 40, "Das ist keine lesbare ZIP-Datei."),
 ], ids=["unknown-encoding", "nul", "encrypted", "deflate64", "damaged", "not-a-zip"])
 def test_the_upload_refuses_odd_files_and_the_job_page_says_why(client, app, data, message):
