@@ -40,6 +40,9 @@ class Config:
     MAIL_USERNAME = None
     MAIL_PASSWORD = None
     MAIL_DEFAULT_SENDER = "settle@localhost"
+    # Longest wait for the mail server (connecting, each answer, each write), seconds. A server that stops
+    # answering then costs the message in hand one retry instead of stalling the worker.
+    MAIL_TIMEOUT_SECONDS = 30
     # Languages offered to debtors and staff.
     LANGUAGES = ["de", "en"]
     BABEL_DEFAULT_LOCALE = "de"

@@ -30,8 +30,9 @@ def server(app, request):
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=request.param)
     controller.start()
+    # A short timeout: a worker that waits for an answer the server will never give fails here instead of hanging.
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_DEFAULT_SENDER="mahnung@shop.example",
-                      MAIL_SUPPRESS_SEND=False)
+                      MAIL_SUPPRESS_SEND=False, MAIL_TIMEOUT_SECONDS=5)
     mail.init_app(app)
     handler.smtputf8 = request.param
     yield handler
@@ -80,28 +81,105 @@ def test_an_internationalised_domain_goes_out_in_its_ascii_form(app, server):
     assert [rcpt for rcpt, _ in server.accepted][1] == ["kunde@xn--bcher-kva.example"]
 
 
+class Wire:
+    """Everything the worker writes to the SMTP server, per connection, and one fault in the middle message's DATA."""
 
-@pytest.mark.xfail(strict=True, reason="the outbox worker now writes DATA itself (portal/messaging/channels/email.py _sendmail), "
-                   "so patching smtplib.SMTP.data no longer injects the fault; the test must inject it into the new path")
-def test_a_fault_in_the_middle_of_one_conversation_is_not_the_next_messages_failure(app, server, monkeypatch):
-    """The middle message breaks after the server accepted its MAIL FROM and RCPT TO (a client-side fault
-    half-way): on that connection the next MAIL FROM would be answered "503 nested MAIL command", a 5xx
-    that must not become the third message's permanent failure. Only the middle one is retried."""
-    import smtplib
+    def __init__(self, monkeypatch, fault: str):
+        import smtplib
 
+        self.writes: list[tuple[int, bytes]] = []  # (connection, bytes), in the order written
+        self.fault, self.faulted_at = fault, None  # (connection, how many writes had been made) when it struck
+        real_send = smtplib.SMTP.send
+        real_handing = worker.Batch.handing
+        wire = self
+
+        def send(smtp, data):
+            raw = data.encode("ascii") if isinstance(data, str) else data
+            if wire.faulted_at is None and isinstance(data, bytes) and b"To: zweite@example.de" in data:
+                if wire.fault == "an exception while the body is written":
+                    wire.faulted_at = (id(smtp), len(wire.writes))
+                    raise RuntimeError("the connection to the renderer broke mid-message")
+                if wire.fault == "the socket failing half-way through the body":
+                    half = raw[: len(raw) // 2]
+                    wire.writes.append((id(smtp), half))
+                    real_send(smtp, half)
+                    wire.faulted_at = (id(smtp), len(wire.writes))
+                    raise BrokenPipeError(32, "Broken pipe")
+            wire.writes.append((id(smtp), raw))
+            return real_send(smtp, data)
+
+        def handing(batch, message):
+            if wire.fault == "the durable mark refused before the final dot" and wire.faulted_at is None \
+                    and message.recipient == "zweite@example.de":
+                smtp = batch.transport.session._conn.host
+                wire.faulted_at = (id(smtp), len(wire.writes))
+                raise RuntimeError("the database refused the hand-over mark")
+            return real_handing(batch, message)
+
+        monkeypatch.setattr(smtplib.SMTP, "send", send)
+        monkeypatch.setattr(worker.Batch, "handing", handing)
+
+    def after_the_fault(self) -> list[bytes]:
+        """What was written on the faulty connection after the fault struck (nothing may be)."""
+        connection, seen = self.faulted_at
+        return [raw for conn, raw in self.writes[seen:] if conn == connection]
+
+
+FAULTS = {
+    "an exception while the body is written": "RuntimeError",
+    "the socket failing half-way through the body": "BrokenPipeError",
+    "the durable mark refused before the final dot": "RuntimeError",
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_fault_in_the_middle_of_one_conversation_is_not_the_next_messages_failure(app, server, monkeypatch, fault):
+    """The middle message breaks inside DATA, after the server accepted its MAIL FROM, RCPT TO and DATA and
+    while it takes every byte as message text. Nothing more is written on that connection (RSET or QUIT would
+    become message text, the final dot would deliver a truncated message, and the next MAIL FROM would wait
+    for an answer that never comes); the server discards the half message; the next message goes out on a
+    fresh connection. Only the middle one is retried, and it arrives once, whole, on its retry."""
     queue_three_reminders("zweite@example.de")
-    real_data = smtplib.SMTP.data
-
-    def data(self, msg):
-        if b"zweite@example.de" in msg:
-            raise RuntimeError("the connection to the renderer broke mid-message")
-        return real_data(self, msg)
-
-    monkeypatch.setattr(smtplib.SMTP, "data", data)
+    wire = Wire(monkeypatch, fault)
     result = worker.run_once(now=now())
     first, middle, third = messages()
-    assert (first.status, third.status) == ("sent", "sent")
+    assert wire.faulted_at is not None, "the fault was not injected on the worker's path"
+    assert wire.after_the_fault() == []
     assert [rcpt for rcpt, _ in server.accepted] == [["erste@example.de"], ["dritte@example.de"]]
-    assert (middle.status, middle.attempts, middle.channel) == ("pending", 1, "email")  # retried later, on email
-    assert "RuntimeError" in middle.last_error and third.attempts == 1 and not third.last_error
-    assert result.sent == 2 and result.retried == 1
+    assert (first.status, third.status) == ("sent", "sent")
+    assert (middle.status, middle.attempts, middle.channel, middle.handed_at) == ("pending", 1, "email", None)
+    assert FAULTS[fault] in middle.last_error and "in doubt" not in middle.last_error
+    assert (third.attempts, third.last_error) == (1, None)
+    assert result.sent == 2 and result.retried == 1 and result.dead == result.in_doubt == result.fell_back == 0
+
+    retry = worker.run_once(now=middle.not_before + timedelta(seconds=1))
+    assert (retry.claimed, retry.sent) == (1, 1)
+    assert [rcpt for rcpt, _ in server.accepted] == [["erste@example.de"], ["dritte@example.de"], ["zweite@example.de"]]
+    retried = server.accepted[2][1]
+    assert b"To: zweite@example.de" in retried and retried.rstrip().endswith(b"--")  # whole: the closing boundary
+    assert [m.status for m in messages()] == ["sent", "sent", "sent"]
+
+
+def test_a_server_that_stops_answering_costs_one_retry_not_the_worker(app, server, monkeypatch):
+    """The server takes the middle message's RCPT TO and then says nothing: the worker waits no longer than
+    MAIL_TIMEOUT_SECONDS, retries only that message (nothing was handed over) and sends the third on a
+    fresh connection."""
+    import asyncio
+
+    queue_three_reminders("zweite@example.de")
+    app.config["MAIL_TIMEOUT_SECONDS"] = 0.5
+
+    async def handle_RCPT(srv, session, envelope, address, rcpt_options):
+        if address == "zweite@example.de" and not getattr(server, "stalled", False):
+            server.stalled = True
+            await asyncio.sleep(3)  # longer than the worker waits
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    server.handle_RCPT = handle_RCPT
+    result = worker.run_once(now=now())
+    first, middle, third = messages()
+    assert server.stalled and [rcpt for rcpt, _ in server.accepted] == [["erste@example.de"], ["dritte@example.de"]]
+    assert (first.status, third.status, third.attempts, third.last_error) == ("sent", "sent", 1, None)
+    assert (middle.status, middle.attempts, middle.handed_at) == ("pending", 1, None)
+    assert "timed out" in middle.last_error and result.retried == 1 and result.in_doubt == 0

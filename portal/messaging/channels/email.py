@@ -14,6 +14,14 @@ any failure other than a refused recipient (which smtplib answers with RSET itse
 connection is closed, so the next message starts on a fresh one instead of on whatever
 state the failed conversation left (a half-open MAIL transaction answers the next MAIL
 FROM with "503", which would otherwise be taken as the next message's failure).
+A conversation broken in the middle of DATA (an exception while the body is written, the
+socket failing half-way, the durable mark refused before the dot) is abandoned: the socket
+is closed without another word. Neither RSET nor QUIT can be sent there (the server would
+read them as more of the message and wait for the rest, while the client waited for an
+answer that never comes), and the dot must never be sent (the server would deliver the
+truncated message); on a closed connection the server discards the transaction. Every wait
+for the server is bounded by MAIL_TIMEOUT_SECONDS, so a server that stops answering costs
+one retried message, never a worker stuck for good.
 
 Exactly once: the conversation stops after the message's last line, before DATA's final
 dot, and calls `handing()` (the worker commits its durable mark there). Until the dot the
@@ -38,10 +46,10 @@ from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import formataddr, formatdate, parseaddr
 
 from flask import current_app
+from flask_mail import Connection as MailConnection
 from flask_mail import Message as MailMessage
 
 from portal.domain.email_address import AddressError, wire_address
-from portal.extensions import mail
 from portal.messaging.channels import ChannelError
 from portal.models import Merchant, Message
 
@@ -154,6 +162,24 @@ def check_recipient(outgoing: OutgoingEmail) -> tuple[bool, str]:
         raise ChannelError(str(exc), permanent=True) from exc
 
 
+class _Connection(MailConnection):
+    """Flask-Mail's connection with every wait for the server bounded (Flask-Mail opens it without a timeout)."""
+
+    def __init__(self, state, timeout: float):
+        super().__init__(state)
+        self.timeout = timeout
+
+    def configure_host(self) -> smtplib.SMTP:
+        factory = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = factory(self.mail.server, self.mail.port, timeout=self.timeout)
+        host.set_debuglevel(int(self.mail.debug))
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
+
+
 class EmailSession:
     """One SMTP connection for a batch of messages (opened on first use)."""
 
@@ -163,12 +189,15 @@ class EmailSession:
 
     def send(self, outgoing: OutgoingEmail, handing=None) -> None:
         """Send one message; `handing()` is called once the server has the whole message but before the
-        final dot that makes it deliver it (it raises to take the message back: the connection is closed)."""
+        final dot that makes it deliver it (it raises to take the message back: the connection is dropped)."""
         utf8, recipient = check_recipient(outgoing)
         handing = handing or (lambda: None)
         try:
+            if self._conn is not None and self._conn.host is not None and self._conn.host.sock is None:
+                self.close()  # the server ended it (421), or a broken conversation was dropped: start afresh
             if self._conn is None:
-                self._ctx = mail.connect()
+                self._ctx = _Connection(current_app.extensions["mail"],
+                                        float(current_app.config.get("MAIL_TIMEOUT_SECONDS", 30)))
                 self._conn = self._ctx.__enter__()
                 if self._conn.host is not None and self._conn.host.sock is not None:
                     # Each command waits for its answer anyway; without this the short final dot after
@@ -189,33 +218,36 @@ class EmailSession:
                 options = ["SMTPUTF8", "BODY=8BITMIME"] if smtp.has_extn("8bitmime") else ["SMTPUTF8"]
             _sendmail(smtp, outgoing.sender, recipient, outgoing.as_bytes(utf8=utf8), options, handing)
         except InDoubt:
-            self.close()
+            self.close(polite=False)
             raise
         except ChannelError:
             raise
         except smtplib.SMTPRecipientsRefused as exc:  # smtplib has sent RSET: the connection is clean
             raise ChannelError(f"recipient refused: {exc.recipients}", permanent=True) from exc
-        except smtplib.SMTPResponseException as exc:
+        except smtplib.SMTPResponseException as exc:  # the server answered: it is waiting for a command, QUIT is fine
             self.close()
             raise ChannelError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=500 <= exc.smtp_code < 600) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            self.close()
+        except (smtplib.SMTPException, OSError) as exc:  # the connection is broken or its state unknown
+            self.close(polite=False)
             raise ChannelError(f"SMTP: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 — a client-side fault mid-conversation: only this message fails
-            self.close()
+            self.close(polite=False)
             raise ChannelError(f"SMTP: {type(exc).__name__}: {exc}", permanent=isinstance(exc, UnicodeError)) from exc
 
-    def close(self) -> None:
-        if self._ctx is not None:
+    def close(self, *, polite: bool = True) -> None:
+        """End the connection: with QUIT when the server is waiting for a command (`polite`), else by closing
+        the socket (after a fault whose place in the conversation is unknown, QUIT could be read as message text)."""
+        host = getattr(self._conn, "host", None)
+        if self._ctx is not None and polite and host is not None and host.sock is not None:
             try:
-                self._ctx.__exit__(None, None, None)
+                self._ctx.__exit__(None, None, None)  # QUIT
             except Exception:  # noqa: BLE001 — the connection is gone either way; the next send opens a new one
                 pass
-            if self._conn is not None and getattr(self._conn, "host", None) is not None:
-                try:  # QUIT may have failed half-way: make sure the socket is closed
-                    self._conn.host.close()
-                except OSError:
-                    pass
+        if host is not None:
+            try:  # QUIT may have failed half-way, or was not sent: make sure the socket is closed
+                host.close()
+            except OSError:
+                pass
         self._ctx = self._conn = None
 
 
@@ -240,15 +272,22 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, raw: bytes, optio
     code, answer = smtp.getreply()
     if code != 354:
         raise smtplib.SMTPDataError(code, answer)
-    body = smtplib._quote_periods(raw)
-    if body[-2:] != b"\r\n":
-        body += b"\r\n"
-    smtp.send(body)
-    handing()  # from the dot on, the message may be delivered: the worker's mark must be durable first
+    # From here until the final dot the server takes every byte as message text: whatever breaks in between,
+    # the conversation cannot be continued, so the socket is closed at once (the server then discards it).
+    try:
+        body = smtplib._quote_periods(raw)
+        if body[-2:] != b"\r\n":
+            body += b"\r\n"
+        smtp.send(body)
+        handing()  # from the dot on, the message may be delivered: the worker's mark must be durable first
+    except BaseException:
+        smtp.close()
+        raise
     try:
         smtp.send(b".\r\n")
         code, answer = smtp.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        smtp.close()
         raise InDoubt(f"SMTP: the connection ended after the message was handed over ({type(exc).__name__}: {exc}); "
                       "it may have been delivered") from exc
     if code != 250:
