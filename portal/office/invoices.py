@@ -2,7 +2,7 @@
 totals of the selection and its CSV export in the import format."""
 from __future__ import annotations
 
-from flask import Response, g, render_template, request, stream_with_context
+from flask import Response, g, redirect, render_template, request, stream_with_context, url_for
 from sqlalchemy import select
 
 from portal.clock import today_for
@@ -26,14 +26,35 @@ def _choices() -> dict:
 def invoices():
     f = items.Filters.from_args(request.args)
     today = today_for(g.merchant.timezone)
-    page = items.select_page(db.session, g.merchant.id, f, today, request.args.get("after"))
-    context = dict(invoices=page.invoices, next_cursor=page.next_cursor, filters=f, first_page=not request.args.get("after"),
-                   totals=items.totals(db.session, g.merchant.id, f, today), today=today)
+    after = request.args.get("after")
+    page = items.select_page(db.session, g.merchant.id, f, today, after)
+    first_page = not after or items.decode_cursor(after, f) is None
+    if first_page and page.next_cursor is None:
+        totals = items.totals_of(page.invoices)  # the page is the whole selection: added up as it is shown
+    elif request.args.get("totals") == "1":
+        totals = items.totals(db.session, g.merchant.id, f, today)  # asked for without htmx (the placeholder's link)
+    else:
+        # More than one page: adding up the whole selection reads every row of it (183,000 open invoices at a
+        # million), so the list answers first and the totals follow in their own request (htmx, on load).
+        totals = None
+    context = dict(invoices=page.invoices, next_cursor=page.next_cursor, filters=f, first_page=first_page,
+                   totals=totals, today=today)
     if request.headers.get("HX-Request"):
         html = render_template("office/partials/_invoice_results.html", **context)
     else:
         html = render_template("office/invoices.html", choices=_choices(), **context)
     return html, 200, {"Vary": "HX-Request"}
+
+
+@bp.get("/invoices/totals")
+def invoices_totals():
+    """The totals of the list's selection, exact, per currency: the placeholder on the list loads them (htmx)."""
+    f = items.Filters.from_args(request.args)
+    if not request.headers.get("HX-Request"):  # opened as a page: the list with its totals
+        return redirect(url_for("office.invoices", totals=1, **f.args()), 303)
+    today = today_for(g.merchant.timezone)
+    return render_template("office/partials/_invoice_totals.html", filters=f,
+                           totals=items.totals(db.session, g.merchant.id, f, today)), 200
 
 
 @bp.get("/invoices/export.csv")

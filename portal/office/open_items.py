@@ -243,8 +243,18 @@ class Page:
 
 
 def select_page(session, merchant_id: int, f: Filters, today: date, after: str | None = None, size: int = PAGE_SIZE) -> Page:
-    stmt = _ordered(_filtered(session, merchant_id, f, today), f, decode_cursor(after, f)).options(contains_eager(Invoice.debtor))
-    stmt = stmt.limit(size + 1)
+    cursor = decode_cursor(after, f)
+    if f.sort == "debtor":
+        # the order is the customer's: walked through the (merchant, name, id) index with each one's invoices
+        stmt = _ordered(_filtered(session, merchant_id, f, today), f, cursor)
+    else:
+        # The page's invoices are chosen on the invoice table alone and only they are joined to their customers:
+        # joining first joined every row of the selection (66,680 for a surname, 266,720 index probes) before the
+        # limit.
+        chosen = _ordered(select(Invoice.id).where(*_conditions(session, merchant_id, f, today)), f, cursor).limit(size + 1)
+        stmt = _ordered(select(Invoice).join(Debtor, and_(Debtor.id == Invoice.debtor_id, Debtor.merchant_id == merchant_id))
+                        .where(Invoice.merchant_id == merchant_id, Invoice.id.in_(chosen.scalar_subquery())), f, None)
+    stmt = stmt.options(contains_eager(Invoice.debtor)).limit(size + 1)
     rows = session.execute(stmt).scalars().all()
     more = len(rows) > size
     rows = rows[:size]
@@ -261,6 +271,17 @@ def totals(session, merchant_id: int, f: Filters, today: date) -> list[tuple[str
         .order_by(Invoice.currency)
     )
     return [tuple(r) for r in session.execute(stmt).all()]
+
+
+def totals_of(invoices: list) -> list[tuple[str, int, int, int]]:
+    """The same figures as `totals` for invoices already loaded (a selection that fits on one page)."""
+    sums: dict[str, list[int]] = {}
+    for invoice in invoices:
+        row = sums.setdefault(invoice.currency, [0, 0, 0])
+        row[0] += 1
+        row[1] += invoice.amount_minor
+        row[2] += invoice.open_minor
+    return [(currency, *sums[currency]) for currency in sorted(sums)]
 
 
 def select_all(session, merchant_id: int, f: Filters, today: date, batch: int = 1000):

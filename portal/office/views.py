@@ -1,7 +1,7 @@
 """Back-office page: an invoice's timeline (the dashboard is portal.office.dashboard, the list portal.office.invoices)."""
 from __future__ import annotations
 
-from flask import g, render_template
+from flask import g, redirect, render_template, request, url_for
 
 from portal import ledger
 from portal import timeline as presenter
@@ -18,14 +18,28 @@ def invoice_detail(invoice_id: int):
     return invoice_page(scoped_get(Invoice, invoice_id))
 
 
+@bp.get("/invoices/<int:invoice_id>/timeline")
+def invoice_timeline(invoice_id: int):
+    """Earlier entries of the invoice's timeline, appended by htmx under those shown ("Show earlier entries")."""
+    invoice = scoped_get(Invoice, invoice_id)
+    if not request.headers.get("HX-Request"):  # opened as a page: the invoice page at these entries
+        return redirect(url_for("office.invoice_detail", invoice_id=invoice.id, before=request.args.get("before")), 303)
+    page = presenter.for_invoice_page(invoice, request.args.get("before"))
+    return render_template("office/partials/_invoice_timeline.html", invoice=invoice, timeline=page.entries,
+                           earlier=page.earlier), 200
+
+
 def invoice_page(invoice: Invoice, status: int = 200, error: str | None = None, payment_form: dict | None = None):
     """The invoice with its balance, actions and timeline (again with `error` and 422 after a bad form;
     `payment_form`: what was typed into "Record a payment", shown again, with `confirm` asking to confirm it)."""
     from portal.payments import credits
 
+    before = request.args.get("before") if request.method == "GET" else None
+    page = presenter.for_invoice_page(invoice, before)
     return render_template(
         "office/invoice.html", invoice=invoice, totals=ledger.itemised(invoice),
-        timeline=presenter.for_invoice(invoice), error=error, today=today_for(g.merchant.timezone),
+        timeline=page.entries, earlier=page.earlier, later=presenter.decode_timeline_cursor(before) is not None,
+        error=error, today=today_for(g.merchant.timezone),
         credit_targets=credits.offset_targets(invoice) if invoice.open_minor < 0 else [],
         credit=Money(-invoice.open_minor, invoice.currency) if invoice.open_minor < 0 else None,
         policy=db.session.get(Policy, invoice.dunning_policy_id) if invoice.dunning_policy_id else None,

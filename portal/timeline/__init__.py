@@ -19,9 +19,11 @@ register a sentence here with `@presents("kind", example={...})` and translate i
 """
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from flask import url_for
 from flask_babel import gettext as _
@@ -775,13 +777,16 @@ def _details(event) -> list[tuple[str, str]]:
     return rows
 
 
+ECHO_WINDOW = timedelta(seconds=5)  # a staff action's audit row is written with its act, within this time
+
+
 def _is_echo(event, primary) -> bool:
     """Whether `event` is a second record of what `primary` records (the same act, stored twice)."""
     if event.kind.startswith("request.") and primary.kind.startswith("case."):
         return (event.data or {}).get("case_id") is not None and (primary.data or {}).get("case_id") == (event.data or {}).get("case_id")
     if event.kind.startswith("staff.") and not primary.kind.startswith("staff."):
         return (primary.actor == event.actor and primary.invoice_id == event.invoice_id
-                and abs((primary.occurred_at - event.occurred_at)) <= timedelta(seconds=5))
+                and abs((primary.occurred_at - event.occurred_at)) <= ECHO_WINDOW)
     return False
 
 
@@ -938,6 +943,76 @@ def for_invoices(merchant_id: int, invoices: list) -> list[Entry]:
         .order_by(Event.occurred_at, Event.id)
     ).scalars().all()
     return build(events, load_context(merchant_id, events, invoices[0].currency))
+
+
+TIMELINE_PAGE = 50
+
+
+@dataclass
+class TimelinePage:
+    """Entries of one invoice newest first, and the cursor of the entries before them (None: there are none)."""
+
+    entries: list[Entry]
+    earlier: str | None
+
+
+def encode_timeline_cursor(event) -> str:
+    at = event.occurred_at
+    at = (at.astimezone(timezone.utc) if at.tzinfo else at).replace(tzinfo=None)
+    raw = json.dumps([at.isoformat(), event.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_timeline_cursor(token: str | None) -> tuple[datetime, int] | None:
+    """(time in UTC, event id) of the oldest event shown so far; None for a missing or hand-edited cursor."""
+    if not token:
+        return None
+    try:
+        at, event_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(at, str) or not isinstance(event_id, int) or isinstance(event_id, bool):
+            return None
+        return datetime.fromisoformat(at).replace(tzinfo=timezone.utc), event_id
+    except (ValueError, TypeError):
+        return None
+
+
+def for_invoice_page(invoice, before: str | None = None, size: int = TIMELINE_PAGE) -> TimelinePage:
+    """The newest `size` events of an invoice (or those before the cursor) as entries, newest first.
+
+    An invoice can gather hundreds of events (its portal link opened again and again): the page reads and words one
+    page of them, never all. The merging that `build` does still sees what it needs beyond the page's edges: the
+    events within ECHO_WINDOW of either edge (an echo stored with its act may fall just across) and the invoice's
+    dunning steps (a sent message is absorbed into its step even when the step is on an earlier page). Each entry is
+    shown on the page of its own (primary) event, so walking the pages shows every entry exactly once."""
+    from sqlalchemy import and_, or_, select
+
+    from portal.extensions import db
+    from portal.models import Event
+
+    of_invoice = select(Event).where(Event.merchant_id == invoice.merchant_id, Event.invoice_id == invoice.id)
+    page = of_invoice
+    cursor = decode_timeline_cursor(before)
+    if cursor is not None:
+        at, event_id = cursor
+        page = page.where(or_(Event.occurred_at < at, and_(Event.occurred_at == at, Event.id < event_id)))
+    shown = db.session.execute(page.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(size + 1)).scalars().all()
+    more = len(shown) > size
+    shown = shown[:size]
+    if not shown:
+        return TimelinePage([], None)
+    newest, oldest = shown[0].occurred_at, shown[-1].occurred_at
+    around = db.session.execute(of_invoice.where(or_(
+        and_(Event.occurred_at >= oldest - ECHO_WINDOW, Event.occurred_at <= oldest),
+        and_(Event.occurred_at >= newest, Event.occurred_at <= newest + ECHO_WINDOW),
+        Event.kind == "dunning.step",
+    ))).scalars().all()
+    events = {e.id: e for e in around}
+    events.update((e.id, e) for e in shown)
+    ids = {e.id for e in shown}
+    entries = [entry for entry in build(events.values(), load_context(invoice.merchant_id, list(events.values()), invoice.currency))
+               if entry.event_ids[0] in ids]
+    entries.reverse()
+    return TimelinePage(entries, encode_timeline_cursor(shown[-1]) if more else None)
 
 
 def for_debtor(debtor, limit: int = 500) -> list[Entry]:

@@ -55,6 +55,16 @@ class Site(LiveServer):
         db.session.commit()
         run(today=today, merchant=shop)
         db.session.commit()
+        # the first invoice's portal link opened 60 times: its timeline comes in two pages
+        from datetime import datetime, timezone
+
+        from portal.models import Event
+
+        first = db.session.query(Invoice).filter_by(merchant_id=shop.id).order_by(Invoice.id).first()
+        opened = datetime.now(timezone.utc) - timedelta(days=9)
+        db.session.add_all([Event(merchant_id=shop.id, invoice_id=first.id, debtor_id=first.debtor_id, kind="link.opened",
+                                  actor="debtor", occurred_at=opened + timedelta(hours=3 * n)) for n in range(60)])
+        db.session.commit()
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +173,64 @@ def test_sorting_and_pages_work_with_and_without_javascript(browser, site, js):
     page.wait_for_url("**after=**")
     assert page.locator("#invoice-rows tr").count() >= 1
     assert page.locator("#invoice-rows tr").first.inner_text() != first
+    context.close()
+
+
+SHOTS = ROOT / "test-artifacts" / "screenshots" / "office"
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_totals_of_a_long_list_and_earlier_timeline_entries_with_and_without_javascript(browser, site, size, js):
+    """60 open invoices: two pages, so the totals come in their own request (htmx at once, or by the link); an invoice
+    with 60 more events shows the newest 50, newest first, and the earlier ones on demand."""
+    context = _context(browser, size, js=js)
+    page = context.new_page()
+    _sign_in(page, site)
+    page.goto(site.base + "/office/invoices")
+    totals = page.locator("#totals")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    name = f"{'js' if js else 'no-js'}-{size['width']}"
+    if js:
+        totals.locator("strong").first.wait_for()
+    else:
+        totals.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / f"open-items-totals-link-{name}.png"), full_page=False)
+        page.click("text=Alle passenden Rechnungen zusammenrechnen")
+        page.wait_for_url("**totals=1**")
+    with site.app.app_context():
+        expected = db.session.query(Invoice).filter_by(merchant_id=site.shop_id, status="open").count()
+    assert totals.inner_text().startswith(f"{expected} Rechnungen: Betrag")
+    assert _no_sideways_scroll(page)
+    totals.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"open-items-totals-{name}.png"), full_page=False)
+    with site.app.app_context():
+        invoice_id = db.session.query(Invoice).filter_by(merchant_id=site.shop_id).order_by(Invoice.id).first().id
+    page.goto(site.base + f"/office/invoices/{invoice_id}")
+    entries = page.locator(".timeline li")
+    assert entries.count() == 50
+    newest = entries.first.inner_text()
+    first_page = [t.split("\n")[1] for t in entries.all_inner_texts()]
+    page.locator("text=Frühere Einträge anzeigen").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"invoice-timeline-{name}.png"), full_page=False)
+    page.click("text=Frühere Einträge anzeigen")
+    if js:
+        page.locator(".timeline li").nth(50).wait_for()
+        assert page.locator(".timeline li").first.inner_text() == newest  # appended below, the newest still on top
+        everything = [t.split("\n")[1] for t in page.locator(".timeline li").all_inner_texts()]
+    else:
+        page.wait_for_url("**before=**")
+        assert "Zurück zu den neuesten Einträgen" in page.inner_text("#timeline")
+        everything = first_page + [t.split("\n")[1] for t in page.locator(".timeline li").all_inner_texts()]
+    assert page.locator("text=Frühere Einträge anzeigen").count() == 0
+    with site.app.test_request_context():
+        from portal import timeline as presenter
+
+        whole = presenter.for_invoice(db.session.get(Invoice, invoice_id))
+    assert len(everything) == len(whole) > 60 and sum(t.startswith("Rechnung über") for t in everything) == 1
+    assert _no_sideways_scroll(page)
+    page.locator("#timeline h2").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"invoice-timeline-earlier-{name}.png"), full_page=False)
     context.close()
 
 

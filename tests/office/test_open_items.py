@@ -116,10 +116,27 @@ def test_totals_add_up_the_whole_selection_per_currency(signed_in, merchant_a):
     today = today_for(merchant_a.timezone)
     _import(merchant_a, [_row(n, today - timedelta(days=3), amount="1.000,50") for n in range(1, 61)]
             + [_row(61, today, amount="20.00", currency="CHF")])
+    # two pages: the list answers without adding up every row; its placeholder loads the totals (htmx) or links to them
     html = signed_in.get("/office/invoices").get_data(as_text=True)
-    assert "60 Rechnungen" in html and "60.030,00\xa0€" in html  # all 60, not the 50 on the page
-    assert "1 Rechnung" in html and "20,00\xa0CHF" in html
-    assert "60.050" not in html
+    assert "Rechnungen:" not in html and "€, offen" not in html  # no figure before it is added up
+    loader = re.search(r'<a href="([^"]*totals=1[^"]*)"\s+hx-get="([^"]+)" hx-trigger="load"', html)
+    assert loader, html
+    with_link = signed_in.get(loader.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    htmx = signed_in.get(loader.group(2).replace("&amp;", "&"), headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in htmx
+    for html in (htmx, with_link):
+        assert "60 Rechnungen" in html and "60.030,00\xa0€" in html  # all 60, not the 50 on the page
+        assert "1 Rechnung" in html and "20,00\xa0CHF" in html
+        assert "60.050" not in html
+    # the placeholder's totals are those of its filters
+    chf = signed_in.get("/office/invoices/totals?currency=CHF", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "1 Rechnung" in chf and "20,00\xa0CHF" in chf and "€" not in chf
+    opened = signed_in.get("/office/invoices/totals?currency=CHF")  # as a page: the list with its totals
+    assert opened.status_code == 303 and opened.headers["Location"].endswith("/office/invoices?totals=1&currency=CHF")
+    # a selection that fits on one page is added up as it is shown
+    one_page = signed_in.get("/office/invoices?currency=CHF").get_data(as_text=True)
+    assert "1 Rechnung" in one_page and "20,00\xa0CHF" in one_page and 'hx-trigger="load"' not in one_page
+    assert "Keine passenden Rechnungen." in signed_in.get("/office/invoices?currency=USD").get_data(as_text=True)
 
 
 def test_the_export_is_exactly_the_selection_and_imports_back_with_nothing_changed(signed_in, merchant_a):
