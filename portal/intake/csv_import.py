@@ -26,6 +26,7 @@ from portal.intake.bulk import BulkInsert, JSONText
 from portal.intake.service import DEBTOR_FIELDS, INVOICE_COLUMNS, debtor_values, jsonable
 from portal.models import Debtor, Event, Invoice, Merchant
 from portal.models.types import utcnow
+from portal.transactions import roomy_sqlite_cache
 
 REQUIRED_COLUMNS = ("number", "issue_date", "due_date", "amount", "debtor_ref", "name")
 KNOWN_COLUMNS = REQUIRED_COLUMNS + (
@@ -313,24 +314,6 @@ def _import(raw: bytes, merchant: Merchant, *, today: date, actor: str, progress
         )
     )
     return result
-
-
-@contextmanager
-def roomy_sqlite_cache(kib: int = 64 * 1024):
-    """A larger page cache for this connection while the rows go in (SQLite's default is 2 MiB).
-
-    Only memory changes: durability and locking are untouched, and the old size is restored.
-    """
-    connection = db.session.connection()
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-    connection.exec_driver_sql(f"PRAGMA cache_size = -{int(kib)}")
-    try:
-        yield
-    finally:
-        connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
 def upsert_debtors(merchant: Merchant, items: list[InvoiceData], actor: str) -> tuple[dict[str, int], int, int]:

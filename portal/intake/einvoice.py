@@ -220,7 +220,8 @@ def book_invoices(merchant: Merchant, items: list[tuple[str, Prepared]], *, stor
     from sqlalchemy import func
 
     from portal.intake.bulk import BulkInsert
-    from portal.intake.csv_import import BATCH, EVENT_COLUMNS, roomy_sqlite_cache, upsert_debtors
+    from portal.intake.csv_import import BATCH, EVENT_COLUMNS, upsert_debtors
+    from portal.transactions import roomy_sqlite_cache
     from portal.intake.service import invoice_row
     from portal.models.types import utcnow
 
