@@ -17,7 +17,8 @@ batch) against the floor of that channel:
 - letters: WeasyPrint PDF and the letter store; the floor is WeasyPrint alone on one fixed
   letter's HTML, stored the same way.
 
-Prints each round with the load average (the machine may be shared) and the medians.
+Prints each round with the load average (the machine may be shared), for email the CPU time per
+message of the worker's process and of the server's in both parts, and the medians.
 """
 from __future__ import annotations
 
@@ -133,6 +134,13 @@ def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), to show where a round's CPU went."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def drain_timed(profile: int = 0):
     from portal.messaging import worker
 
@@ -155,14 +163,17 @@ def drain_timed(profile: int = 0):
     return result, seconds
 
 
-def email_round(n: int, port: int, spool: str, count, profile: int) -> tuple[float, float]:
-    """(a) the worker, (b) plain smtplib with the very same bytes; returns both rates."""
+def email_round(n: int, port: int, spool: str, count, profile: int, server_pid: int) -> tuple[float, float]:
+    """(a) the worker, (b) plain smtplib with the very same bytes; returns both rates. Also prints the CPU
+    time per email of the worker's process and of the server's, in both parts."""
     fresh_database()
     if os.path.exists(spool):
         os.unlink(spool)
     count.value = 0
     build(n, "email")
+    cpu0, server0 = time.process_time(), cpu_seconds(server_pid)
     result, worker_s = drain_timed(profile)
+    cpu1, server1 = time.process_time(), cpu_seconds(server_pid)
     assert result.sent == n and count.value == n, (result, count.value)
     sent = received(spool)
     size = sum(len(raw) for _, _, raw in sent) / len(sent)
@@ -171,9 +182,12 @@ def email_round(n: int, port: int, spool: str, count, profile: int) -> tuple[flo
         for mail_from, rcpt_tos, raw in sent:
             smtp.sendmail(mail_from, rcpt_tos, raw)
     base_s = time.perf_counter() - t0
+    cpu2, server2 = time.process_time(), cpu_seconds(server_pid)
     assert count.value == 2 * n
     print(f"  email: worker {n / worker_s:,.0f}/s ({worker_s:.2f} s), smtplib same bytes {n / base_s:,.0f}/s "
           f"({base_s:.2f} s), {base_s / worker_s:.0%}; mean size {size / 1024:.1f} KiB; {load()}", flush=True)
+    print(f"    CPU per email: worker process {(cpu1 - cpu0) / n * 1000:.2f} ms, server {(server1 - server0) / n * 1000:.2f} ms; "
+          f"smtplib loop {(cpu2 - cpu1) / n * 1000:.2f} ms, server {(server2 - server1) / n * 1000:.2f} ms", flush=True)
     return n / worker_s, n / base_s
 
 
@@ -265,7 +279,8 @@ def main() -> None:
             for i in range(args.repeat):
                 print(f"round {i + 1}:", flush=True)
                 if "email" in channels:
-                    rounds["email"].append(email_round(args.messages, port, spool, count, args.profile if i == 0 else 0))
+                    rounds["email"].append(email_round(args.messages, port, spool, count, args.profile if i == 0 else 0,
+                                                                  server.pid))
                 if "sms" in channels:
                     rounds["sms"].append(sms_round(args.messages, work / "sms"))
                 if "letter" in channels:
