@@ -48,13 +48,16 @@ class Invoice(db.Model):
         Index("ix_invoice_open_items_due", "merchant_id", "status", "due_date", "id"),
         Index("ix_invoice_open_items_open", "merchant_id", "status", "open_minor", "id"),
         Index("ix_invoice_open_items_amount", "merchant_id", "status", "amount_minor", "id"),
+        # … and across all statuses (by due date: ix_invoice_merchant_due; by number: the unique constraint)
+        Index("ix_invoice_merchant_amount", "merchant_id", "amount_minor", "id"),
+        Index("ix_invoice_merchant_open", "merchant_id", "open_minor", "id"),
         # … the totals of a status from the index alone (an index-only scan on PostgreSQL, a covering index on SQLite)
         Index("ix_invoice_open_items_totals", "merchant_id", "status", "currency", "amount_minor", "open_minor"),
         # … and the paused ones (few) by reason, without reading the unpaused (a partial index)
         Index("ix_invoice_open_items_paused", "merchant_id", "paused_reason", "status", "due_date", "id",
               postgresql_where=text("paused_reason IS NOT NULL"), sqlite_where=text("paused_reason IS NOT NULL")),
         # The dashboard's per-day figures: invoices by due day (recovery) and by closing day (self-service, open amounts).
-        Index("ix_invoice_merchant_due", "merchant_id", "due_date"),
+        Index("ix_invoice_merchant_due", "merchant_id", "due_date", "id"),  # … and open items of all statuses by due date
         Index("ix_invoice_merchant_closed", "merchant_id", "closed_on"),
         Index("ix_invoice_merchant_issued", "merchant_id", "currency", "issue_date", "amount_minor"),  # DSO: invoiced per month
         Index("ix_invoice_merchant_step", "merchant_id", "dunning_step"),  # the step filter's choices

@@ -163,3 +163,34 @@ def test_the_export_is_exactly_the_selection_and_imports_back_with_nothing_chang
     assert db.session.execute(select(Invoice.number, Invoice.intake_fingerprint, Invoice.debtor_id)).all() == before
     assert (result.debtors_created, result.debtors_updated) == (0, 0)
     assert db.session.execute(select(Debtor.external_ref, Debtor.name, Debtor.phone, Debtor.updated_at)).all() == debtors_before
+
+
+def test_a_broad_search_finds_the_same_pages_as_a_narrow_one_in_every_order(signed_in, merchant_a, monkeypatch):
+    """On PostgreSQL a search matching more than NARROW customers is checked row by row along the list's order instead
+    of by id lists: the pages must be the same (on SQLite both are the same query)."""
+    from portal.office import open_items
+
+    today = today_for(merchant_a.timezone)
+    names = ["Anna Weber", "Jonas Weberling", "Mia Abel", "Paul Webster"]
+    _import(merchant_a, [_row(n, today - timedelta(days=n % 9), amount=f"{(n * 37) % 90 + 10}.00", ref=f"K-{n % 45:02d}",
+                              name=names[n % 45 % 4]) for n in range(1, 141)]
+            + [_row(900, today, ref="K-WEB", name="Zoe Zander")])  # found by its number only below
+
+    def walk(query: str) -> list[str]:
+        seen, url = [], f"/office/invoices?{query}"
+        while url:
+            html = signed_in.get(url).get_data(as_text=True)
+            seen += _numbers(html)
+            nxt = re.search(r'rel="next" href="([^"]+)"', html)
+            url = nxt.group(1).replace("&amp;", "&") if nxt else None
+        return seen
+
+    queries = [f"status=all&q={q}&sort={sort}{d}" for q in ("Weber", "web", "RE-0090")
+               for sort in ("due", "debtor", "amount", "step", "number") for d in ("", "&dir=desc")]
+    narrow = {q: walk(q) for q in queries}
+    monkeypatch.setattr(open_items, "NARROW", 0)
+    assert {q: walk(q) for q in queries} == narrow
+    webers = sum(1 for n in range(1, 141) if n % 45 % 4 in (0, 1, 3)) + 1  # and customer number K-WEB
+    assert len(narrow["status=all&q=Weber&sort=due"]) == sum(1 for n in range(1, 141) if n % 45 % 4 in (0, 1))
+    assert len(narrow["status=all&q=web&sort=debtor"]) == webers
+    assert narrow["status=all&q=RE-0090&sort=due"] == ["RE-00900"]
