@@ -212,8 +212,7 @@ class BankEntryKey(db.Model):
     entry_ref: Mapped[str] = mapped_column(String(140), comment="bank_entry.entry_ref of the entry it identifies")
 
 
-# Matching a transfer by amount looks up open invoices of exactly that amount; without this
-# index every unmatched entry of a large statement would scan the whole invoice table.
-Index("ix_invoice_merchant_open_minor", Invoice.merchant_id, Invoice.open_minor)
+# Matching a transfer by amount looks up open invoices of exactly that amount through
+# ix_invoice_open_items_open (merchant_id, status, open_minor, id), see portal.payments.reconcile.
 # "Has this IBAN paid before, and for whom?" for the amount-and-payer rule.
 Index("ix_bank_entry_debtor_iban", BankEntry.merchant_id, BankEntry.debtor_iban)

@@ -1,0 +1,21 @@
+"""Drop ix_invoice_merchant_open_minor: the amount rule of the bank reconciliation probes
+ix_invoice_open_items_open (merchant_id, status, open_minor, id), which also narrows to open
+invoices; the older index only cost two more B-tree writes for every payment
+
+Revision ID: reconcile16_01
+Revises: mailperf_01
+"""
+from alembic import op
+
+revision = 'reconcile16_01'
+down_revision = 'mailperf_01'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.drop_index('ix_invoice_merchant_open_minor', table_name='invoice')
+
+
+def downgrade():
+    op.create_index('ix_invoice_merchant_open_minor', 'invoice', ['merchant_id', 'open_minor'])
