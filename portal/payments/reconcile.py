@@ -61,7 +61,7 @@ BULK = True  # book runs of payments set-based (ledger.book_many); False: one by
 ZIP_LIMITS = ziparchive.Limits(members=10_000, member_bytes=512 * 1024 * 1024, total_bytes=2 * 1024 ** 3)
 
 # SQLite page cache while a statement is imported (portal.transactions.roomy_sqlite_cache): every paid
-# invoice moves in six of its indexes; at 1,000,000 invoices a 100,000-entry import rewrote the same
+# invoice moves in seven of its indexes; at 1,000,000 invoices a 100,000-entry import rewrote the same
 # pages from the file again and again with 64 MiB (13 s of updates), 7 s with 256 MiB. Only memory:
 # the cache fills as far as the import touches pages and is given back afterwards.
 IMPORT_CACHE_KIB = 256 * 1024
