@@ -429,6 +429,9 @@ class _Marks:
             if self.postgres:
                 self.driver.execute("RESET synchronous_commit")
                 self.driver.autocommit = False
+        except Exception:  # noqa: BLE001 — a broken connection (or one left autocommitting) never goes back to the pool
+            log.warning("outbox marks: connection discarded", exc_info=True)
+            self.connection.invalidate()
         finally:
             self.connection.close()  # back to the pool (which rolls back what is left: nothing)
 
