@@ -21,7 +21,8 @@ any other dialect):
      posts, the shop API's writes, Stripe webhooks, uploads and every back-office form (`init_app`);
    - the dunning run (`portal.dunning.run.run`, from the CLI, the worker and tests alike): two
      overlapping runs take turns per batch, and the second finds each invoice already moved on;
-   - bank statement imports (`portal.payments.reconcile.import_statements`, CLI and upload jobs) and
+   - bank statement and invoice imports (`portal.payments.reconcile.import_statements`,
+     `portal.intake.csv_import.import_csv`, `portal.intake.einvoice_batch.import_files`: CLI and upload jobs) and
      every upload job the worker imports (`portal.uploads.jobs.process`: invoices, statements, e-invoices).
 3. **Any other write takes the lock at its first INSERT, UPDATE, DELETE or SAVEPOINT** with BEGIN
    IMMEDIATE: no read has been made inside the transaction yet, so waiting for the lock is safe.

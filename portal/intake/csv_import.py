@@ -26,7 +26,7 @@ from portal.intake.bulk import BulkInsert, JSONText
 from portal.intake.service import DEBTOR_FIELDS, INVOICE_COLUMNS, debtor_values, jsonable
 from portal.models import Debtor, Event, Invoice, Merchant
 from portal.models.types import utcnow
-from portal.transactions import roomy_sqlite_cache
+from portal.transactions import roomy_sqlite_cache, writing
 
 REQUIRED_COLUMNS = ("number", "issue_date", "due_date", "amount", "debtor_ref", "name")
 KNOWN_COLUMNS = REQUIRED_COLUMNS + (
@@ -223,6 +223,7 @@ def _plain(items: Iterable, length: int, label: str) -> Iterable:
     return items
 
 
+@writing  # on SQLite the duplicate checks read under the write lock, from the CLI as from an upload job
 def import_csv(
     raw: bytes,
     merchant: Merchant,

@@ -21,6 +21,7 @@ from portal.extensions import db
 from portal.intake import einvoice
 from portal.intake.csv_import import cyclic_gc_paused
 from portal.models import Event, Merchant
+from portal.transactions import writing
 
 
 @dataclass
@@ -72,6 +73,7 @@ def expand(files: Iterable[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]],
     return out, errors
 
 
+@writing  # on SQLite the duplicate checks read under the write lock, from the CLI as from an upload job
 def import_files(
     files: Iterable[tuple[str, bytes]], merchant: Merchant, *, today: date, actor: str, storage_dir: str,
 ) -> BatchResult:

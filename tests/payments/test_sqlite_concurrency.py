@@ -157,3 +157,27 @@ def test_the_same_statement_imported_twice_at_once_is_booked_once_and_reported_a
     db.session.expire_all()
     assert db.session.get(Invoice, invoice.id).open_minor == 0
     assert db.session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "payment")) == 1
+
+
+def test_two_imports_of_the_same_invoice_file_at_once_book_it_once(app):
+    """The CLI's import and an upload job (or two terminals) at the same moment: the second waits for the
+    first's write lock, then finds every invoice already there; neither says "database is locked"."""
+    from datetime import date
+
+    from portal.intake.csv_import import import_csv
+    from tests.intake.csv_files import GERMAN_ROWS, german_excel
+
+    merchant = make_merchant()
+    merchant_id = merchant.id
+    raw = german_excel(GERMAN_ROWS)
+
+    def load(i):
+        shop = db.session.get(Merchant, merchant_id)
+        result = import_csv(raw, shop, today=date(2026, 1, 20), actor=f"import:terminal-{i}")
+        db.session.commit()
+        return result.created, result.unchanged
+
+    results, errors = _in_threads(app, 2, load)
+    assert errors == []
+    assert sorted(results) == [(0, 4), (4, 0)]
+    assert db.session.execute(select(func.count()).select_from(Invoice)).scalar_one() == 4
