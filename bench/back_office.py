@@ -150,6 +150,13 @@ def main() -> None:
             ("open items, sorted by amount", "/office/invoices?sort=amount"),
             ("open items, sorted by open amount, descending", "/office/invoices?sort=open&dir=desc"),
             ("open items, search a surname (all statuses)", "/office/invoices?status=all&q=Hoffmann"),
+            ("open items, search a first name (all statuses)", "/office/invoices?status=all&q=Anna"),
+            ("open items, search two letters (all statuses)", "/office/invoices?status=all&q=an"),
+            ("open items, search a surname, sorted by customer name", "/office/invoices?status=all&q=Hoffmann&sort=debtor"),
+            ("open items, search a surname, 2nd page", second("/office/invoices?status=all&q=Hoffmann")),
+            ("open items, all statuses, sorted by amount", "/office/invoices?status=all&sort=amount"),
+            ("open items, sorted by dunning step", "/office/invoices?sort=step"),
+            ("open items, all statuses, sorted by dunning step, descending", "/office/invoices?status=all&sort=step&dir=desc"),
             ("open items, search an email", f"/office/invoices?status=all&q={debtor.email}"),
             ("open items, search a phone number", "/office/invoices?status=all&q=0151" + debtor.phone[6:]),
             ("open items, search an RF reference", f"/office/invoices?status=all&q={inv.rf_reference}"),
@@ -158,6 +165,7 @@ def main() -> None:
             ("totals of the selection (loaded after the list): open", "/office/invoices/totals"),
             ("totals of the selection: all statuses", "/office/invoices/totals?status=all"),
             ("totals of the selection: a surname (all statuses)", "/office/invoices/totals?status=all&q=Hoffmann"),
+            ("totals of the selection: two letters (all statuses)", "/office/invoices/totals?status=all&q=an"),
             ("totals of the selection: step + customer group + channel", "/office/invoices/totals?step=notice_1&group=1&channel=email"),
         ]
         for label, url in cases:

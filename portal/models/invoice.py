@@ -48,6 +48,7 @@ class Invoice(db.Model):
         Index("ix_invoice_open_items_due", "merchant_id", "status", "due_date", "id"),
         Index("ix_invoice_open_items_open", "merchant_id", "status", "open_minor", "id"),
         Index("ix_invoice_open_items_amount", "merchant_id", "status", "amount_minor", "id"),
+        Index("ix_invoice_open_items_step", "merchant_id", "status", "dunning_step", "id"),
         # … and across all statuses (by due date: ix_invoice_merchant_due; by number: the unique constraint)
         Index("ix_invoice_merchant_amount", "merchant_id", "amount_minor", "id"),
         Index("ix_invoice_merchant_open", "merchant_id", "open_minor", "id"),
@@ -60,7 +61,8 @@ class Invoice(db.Model):
         Index("ix_invoice_merchant_due", "merchant_id", "due_date", "id"),  # … and open items of all statuses by due date
         Index("ix_invoice_merchant_closed", "merchant_id", "closed_on"),
         Index("ix_invoice_merchant_issued", "merchant_id", "currency", "issue_date", "amount_minor"),  # DSO: invoiced per month
-        Index("ix_invoice_merchant_step", "merchant_id", "dunning_step"),  # the step filter's choices
+        # the step filter's choices, and the pages of all statuses by step (the id: a page ends where it ends)
+        Index("ix_invoice_merchant_step", "merchant_id", "dunning_step", "id"),
         # open-items search "contains" on PostgreSQL: trigram indexes (pg_trgm); SQLite reads the rows
         trigram_index("ix_invoice_number_trgm", "number"),
         trigram_index("ix_invoice_order_ref_trgm", "order_ref"),

@@ -100,7 +100,8 @@ def _filtered(session, merchant_id: int, f: Filters, today: date) -> Select:
             .where(*_conditions(session, merchant_id, f, today, page=True, joined=True)))
 
 
-def _conditions(session, merchant_id: int, f: Filters, today: date, *, page: bool = False, joined: bool = False) -> list:
+def _conditions(session, merchant_id: int, f: Filters, today: date, *, page: bool = False, joined: bool = False,
+                walk: bool = False) -> list:
     """The filters and the search as conditions on the invoice table alone (the customer's columns by subquery), so
     the totals can add up the selection without joining every invoice to its customer. `page`: for one page in the
     list's order (a broad search is then checked row by row along the order, see `search_condition`), not for the
@@ -134,11 +135,20 @@ def _conditions(session, merchant_id: int, f: Filters, today: date, *, page: boo
     if f.currency:
         conds.append(Invoice.currency == f.currency)
     if f.q:
-        conds.append(search_condition(merchant_id, f.q, postgres=session.get_bind().dialect.name == "postgresql",
-                                      session=session, page=page, joined=joined))
+        found = search_condition(merchant_id, f.q, postgres=session.get_bind().dialect.name == "postgresql",
+                                 session=session, page=page, joined=joined)
+        conds.append(found if walk or not isinstance(found, _Walk) else found.condition)
     return conds
 
 
+class _Walk:
+    """A broad search's condition for one page: to be checked along the list's order (see `select_page`)."""
+
+    def __init__(self, condition):
+        self.condition = condition
+
+
+WALK = 20_000  # invoices a broad search checks along the order (5–9 µs each) before it fetches its matches instead
 NARROW = 1000  # up to this many customers (and invoices by their own columns) a search hands to PostgreSQL as a list
 
 
@@ -198,7 +208,7 @@ def search_condition(merchant_id: int, q: str, postgres: bool = False, *, sessio
             d = aliased(Debtor)  # its own name: the page sorted by customer joins the customers too
             customer = (select(or_(*debtor_terms(d))).where(d.id == Invoice.debtor_id, d.merchant_id == merchant_id)
                         .scalar_subquery())
-            return or_(func.coalesce(customer, False), *by_own)
+            return _Walk(or_(func.coalesce(customer, False), *by_own))
     if postgres:
         # Each id list computed once (an InitPlan) as an array: `debtor_id = ANY(…) OR id = ANY(…)` is then two
         # bitmap index scans, where `id IN (the union)` hash-joined the list against every invoice (a surname that
@@ -293,15 +303,74 @@ def select_page(session, merchant_id: int, f: Filters, today: date, after: str |
         # The page's invoices are chosen on the invoice table alone and only they are joined to their customers:
         # joining first joined every row of the selection (66,680 for a surname, 266,720 index probes) before the
         # limit.
-        chosen = _ordered(select(Invoice.id).where(*_conditions(session, merchant_id, f, today, page=True)), f, cursor)
-        chosen = chosen.limit(size + 1)
+        if f.sort == "step":
+            chosen = _step_ids(session, merchant_id, f, today, cursor, size + 1)
+        else:
+            conds = _conditions(session, merchant_id, f, today, page=True, walk=True)
+            walk = next((c for c in conds if isinstance(c, _Walk)), None)
+            chosen = None
+            if walk is not None:
+                chosen = _walked_ids(session, conds, walk, f, cursor, size + 1)
+                if chosen is None:  # not found along the order: by its matches
+                    conds = _conditions(session, merchant_id, f, today)
+            if chosen is None:
+                chosen = _ordered(select(Invoice.id).where(*conds), f, cursor).limit(size + 1).scalar_subquery()
         stmt = _ordered(select(Invoice).join(Debtor, and_(Debtor.id == Invoice.debtor_id, Debtor.merchant_id == merchant_id))
-                        .where(Invoice.merchant_id == merchant_id, Invoice.id.in_(chosen.scalar_subquery())), f, None)
+                        .where(Invoice.merchant_id == merchant_id, Invoice.id.in_(chosen)), f, None)
     stmt = stmt.options(contains_eager(Invoice.debtor)).limit(size + 1)
     rows = session.execute(stmt).scalars().all()
     more = len(rows) > size
     rows = rows[:size]
     return Page(rows, encode_cursor(rows[-1], f) if more and rows else None)
+
+
+def _walked_ids(session, conds: list, walk: "_Walk", f: Filters, cursor, limit: int):
+    """The first `limit` ids of a broad search along the list's order, checking at most WALK invoices; None when those
+    held fewer (the matches are rare under the other filters: then they are fetched and sorted instead)."""
+    columns = [*_sort_columns(f.sort), Invoice.id]
+    others = [c for c in conds if c is not walk]
+    keys = [c.label(f"k{n}") for n, c in enumerate(columns)]
+    walked = (_ordered(select(*keys, walk.condition.label("hit")).where(*others), f, cursor).limit(WALK).subquery())
+    order = [walked.c[f"k{n}"] for n in range(len(columns))]
+    stmt = (select(walked.c[f"k{len(columns) - 1}"]).where(walked.c.hit)
+            .order_by(*[c.desc() if f.desc else c.asc() for c in order]).limit(limit))
+    ids = session.execute(stmt).scalars().all()
+    return ids if len(ids) >= limit else None
+
+
+def _step_ids(session, merchant_id: int, f: Filters, today: date, cursor, limit: int) -> list[int]:
+    """The ids of one page in dunning-step order: invoices without a step first (by id), then by step and id; the
+    reverse when descending. Asked as the two parts, each walking the (merchant[, status], dunning_step, id) index
+    from the cursor, where the order by `coalesce(dunning_step, '')` sorted the whole selection (228 ms for all
+    statuses at a million)."""
+    # a broad search by its matches here (not checked along the order: a part may hold none of them)
+    base = select(Invoice.id).where(*_conditions(session, merchant_id, f, today))
+    desc = f.desc
+    in_none = cursor is not None and cursor[0] == ""  # step keys are never empty: '' is the part without a step
+
+    def without_step(after):
+        stmt = base.where(Invoice.dunning_step.is_(None))
+        if after is not None:
+            stmt = stmt.where(Invoice.id < after[1] if desc else Invoice.id > after[1])
+        return stmt.order_by(Invoice.id.desc() if desc else Invoice.id.asc())
+
+    def with_step(after):
+        stmt = base.where(Invoice.dunning_step.is_not(None))
+        if after is not None:
+            stmt = stmt.where(_after([Invoice.dunning_step, Invoice.id], after, desc))
+        columns = (Invoice.dunning_step, Invoice.id)
+        return stmt.order_by(*[c.desc() if desc else c.asc() for c in columns])
+
+    if desc:
+        parts = [without_step(cursor)] if in_none else [with_step(cursor), without_step(None)]
+    else:
+        parts = [without_step(cursor), with_step(None)] if cursor is None or in_none else [with_step(cursor)]
+    ids: list[int] = []
+    for part in parts:
+        ids += session.execute(part.limit(limit - len(ids))).scalars().all()
+        if len(ids) >= limit:
+            break
+    return ids
 
 
 def totals(session, merchant_id: int, f: Filters, today: date) -> list[tuple[str, int, int, int]]:
