@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from flask import abort
 from sqlalchemy import and_, bindparam, case, func, literal, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.domain.money import Money
 from portal.domain.statement import Breakdown, DueState, breakdown, due_state, preselect, totals
@@ -224,7 +224,7 @@ _INVOICE_OF = (
     select(Invoice)
     .where(Invoice.id == bindparam("invoice_id"), Invoice.debtor_id == bindparam("debtor_id"),
            Invoice.merchant_id == bindparam("merchant_id"))
-    .options(selectinload(Invoice.entries))
+    .options(joinedload(Invoice.entries))  # one round trip: an invoice has a handful of entries
 )
 
 
@@ -232,7 +232,7 @@ def invoice_of(debtor: Debtor, invoice_id: int, today: date) -> InvoiceView:
     """One invoice of this debtor (any status); 404 for anyone else's."""
     invoice = db.session.scalars(
         _INVOICE_OF, {"invoice_id": invoice_id, "debtor_id": debtor.id, "merchant_id": debtor.merchant_id}
-    ).one_or_none()
+    ).unique().one_or_none()
     if invoice is None:
         abort(404)
     return _view(invoice, today)
