@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import selectinload
 
@@ -201,6 +201,7 @@ class Batch:
         self.done: list[tuple] = []
         self.marks = None
         self.prefetch: render.Prefetch | None = None
+        self.flushes = 0  # flushes of the session while the batch renders (see commit_rendering)
 
     def run(self, ids: list[int]) -> None:
         messages = db.session.execute(
@@ -217,6 +218,15 @@ class Batch:
             else:
                 todo.append(message)
         self.prefetch = render.Prefetch.load(todo)
+        session = db.session()
+        event.listen(session, "after_flush", self._flushed)
+        try:
+            self.send(todo)
+        finally:
+            event.remove(session, "after_flush", self._flushed)
+        self.flush()
+
+    def send(self, todo: list[Message]) -> None:
         sender = _Sender(self) if _threaded(self.transport) else None
         switch = sys.getswitchinterval()
         if sender is not None:
@@ -246,7 +256,6 @@ class Batch:
                 sys.setswitchinterval(switch)
             elif self.marks is not None:
                 self.marks.close()
-        self.flush()
 
     def prepare(self, message: Message):
         """Render one message (in this thread: it reads the session); None when it is not to be sent."""
@@ -254,14 +263,35 @@ class Batch:
                 and not render.live_invoices(message, prefetch=self.prefetch):
             self.done.append(("cancelled", message))
             return None
+        session = db.session()
+        flushes = self.flushes
         try:
-            return _render(message, self.now, self.prefetch)
+            job = _render(message, self.now, self.prefetch)
+            if self.flushes != flushes and not isinstance(session.get_bind(), Connection):
+                self.commit_rendering(session)  # (the simulator's sandbox is one transaction, rolled back at its end)
+            return job
         except ChannelError as exc:
             self.done.append(("failed", message, exc))
         except Exception as exc:  # noqa: BLE001 — a template or data bug: recorded on the message and retried, never lost
             log.exception("message %s failed", message.id)
             self.done.append(("failed", message, ChannelError(f"{type(exc).__name__}: {exc}")))
         return None
+
+    def commit_rendering(self, session) -> None:
+        """Commit what rendering wrote before the message is handed over. Rendering writes little (the payment
+        reference of a message about several invoices, whose transfer details it shows); but on SQLite an open
+        write would hold the database's one write lock while the hand-over's marks wait on their own connection
+        (`database is locked` after busy_timeout), and what a debtor is told to pay with must exist once the
+        message has left, even if the worker is killed before the batch is recorded. Nothing is expired: the
+        batch's messages stay loaded as they are (the hand-over thread reads them)."""
+        expire, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expire
+
+    def _flushed(self, session, context) -> None:
+        self.flushes += 1
 
     def hand_over(self, job) -> None:
         """Give one rendered message to its channel, with the durable marks (in the sender thread, if any)."""

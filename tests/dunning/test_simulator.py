@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from portal import create_app
+from portal.clock import today_for
 from portal.simulator import engine as simulator
 from portal.extensions import db
 from portal.models import Invoice, LedgerEntry, Message, MessageInvoice, Policy
@@ -120,7 +121,7 @@ def test_fifty_invoices_simulated_equal_the_real_run_and_worker_day_by_day(app, 
     app.config.update(SMS_PROVIDER="file", SMS_FILE_DIR=str(tmp_path / "sms"))
     merchant = make_merchant(support_email="buchhaltung@shop.example")
     merchant_id, tz_name = merchant.id, merchant.timezone
-    today = date.today()
+    today = today_for(tz_name)  # the merchant's day: after 23:00 UTC Berlin is a day ahead
     invoices = _sample(merchant, today)
     numbers = {inv.number for inv in invoices}
     debtor_of = {inv.number: inv.debtor_id for inv in invoices}  # the run sends one message per customer and day
