@@ -134,8 +134,7 @@ def invoices_import(file: Path, slug: str):
     from portal.intake.csv_import import ImportRejected, import_csv
 
     merchant = merchant_by_slug(slug)
-    raw = file.read_bytes()
-    show = sys.stderr.isatty() and raw.count(b"\n") >= 1000
+    show = sys.stderr.isatty() and file.stat().st_size >= 100_000  # about 700 lines
 
     def progress(items, length, label):
         """Progress bars on a terminal for big files; plain iteration otherwise."""
@@ -146,7 +145,7 @@ def invoices_import(file: Path, slug: str):
             yield from bar
 
     try:
-        result = import_csv(raw, merchant, today=today_for(merchant.timezone), actor=f"import:{file.name}", progress=progress)
+        result = import_csv(file, merchant, today=today_for(merchant.timezone), actor=f"import:{file.name}", progress=progress)
     except ImportRejected as exc:
         db.session.rollback()
         click.echo(f"{file}: nothing imported, {len(exc.errors)} bad line(s):", err=True)

@@ -15,3 +15,16 @@ GERMAN_ROWS = [
     "RE-2025-0103;03.12.2025;31.12.2025;119,00;;K-2001;person;Jürgen Weiß;;juergen.weiss@example.de;0170 1234567;de;Königstraße 1;70173;Stuttgart;DE",
     "RE-2025-0104;04.12.2025;18.12.2025;12.345,6;EUR;K-2002;;Zoë Çelik-Öztürk;;zoe@example.de;;;Am Weißen Stein 7;80331;München;de",
 ]
+
+
+def many_rows(count: int, *, debtors: int | None = None, start: int = 1) -> list[str]:
+    """`count` good German Excel rows (numbers RE-0000001…), a third as many customers as invoices."""
+    debtors = debtors or max(1, count // 3)
+    rows = []
+    for i in range(start, start + count):
+        d = i % debtors
+        rows.append(
+            f"RE-{i:07d};01.12.2025;{1 + i % 28:02d}.01.2026;{i % 900 + 1}.{i % 1000:03d},{i % 100:02d};EUR;K-{d:06d};"
+            f"person;Jürgen Weiß {d};;kunde{d}@example.de;0170 {1000000 + d};de;Königstraße {d % 200 + 1};70173;Stuttgart;DE"
+        )
+    return rows
