@@ -159,6 +159,8 @@ def drain_timed(profile: int = 0):
 
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
+        if os.environ.get("BENCH_PROFILE_OUT"):
+            profiler.dump_stats(os.environ["BENCH_PROFILE_OUT"])
         pstats.Stats(profiler).sort_stats("tottime").print_stats(profile)
     return result, seconds
 
@@ -249,7 +251,8 @@ def main() -> None:
     parser.add_argument("--channels", default="email,sms,letter")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file under /tmp")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="print the N top cProfile entries of the worker's email path (first round)")
+                        help="print the N top cProfile entries of the worker's email path (first round); "
+                             "with BENCH_PROFILE_OUT=FILE the raw statistics are written there too")
     args = parser.parse_args()
     url = args.database_url or f"sqlite:////tmp/settle-bench-mail-{os.getpid()}.sqlite3"
     channels = args.channels.split(",")

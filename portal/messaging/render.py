@@ -327,7 +327,8 @@ def _slots(message: Message, ctx: dict, *, html: bool, sms: bool = False, texts:
         texts = _texts_in_force(message, ctx)
     if values is None:
         values = placeholder_values(message, ctx, sms=sms)
-    return wording.render(message.template, message.language, values, html=html, overrides=texts)
+    return wording.render(message.template, message.language, values, html=html, overrides=texts,
+                          slots=wording.SMS_SLOTS if sms else wording.LETTER_SLOTS)
 
 
 def is_worded(template: str) -> bool:
@@ -353,7 +354,8 @@ def email_from(message: Message, ctx: dict, texts: dict | None = None) -> Email:
     if texts is None:
         texts = _texts_in_force(message, ctx)
     values = placeholder_values(message, ctx)  # once for both parts
-    plain, rich = wording.render_both(message.template, message.language, values, overrides=texts)
+    plain, rich = wording.render_both(message.template, message.language, values, overrides=texts,
+                                      slots=wording.EMAIL_SLOTS)
     family = wording.KINDS[message.template].family
     text = current_app.jinja_env.get_template("messages/email.txt").render(ctx, words=plain, family=family)
     html = current_app.jinja_env.get_template("messages/email.html").render(ctx, words=rich, family=family)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import nodes
+from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 from jinja2.ext import Extension
 from jinja2.lexer import Token
@@ -248,6 +248,13 @@ def _plain_values(values: dict) -> bool:
 def render_slot(source: str, values: dict, *, html: bool, allowed: set[str]) -> str:
     """One slot in the sandbox: plain text, or (html) escaped text with paragraphs and line breaks."""
     _checked(source, allowed if isinstance(allowed, frozenset) else frozenset(allowed))
+    used = _frozen(values, _names(source))
+    if used is None:
+        return _render_slot(source, html, values)
+    return _render_slot_of(source, html, used)
+
+
+def _render_slot(source: str, html: bool, values: dict) -> str:
     try:
         out = _compiled(source, html).render(values).strip()
     except (SecurityError, TemplateError, TypeError, ValueError) as exc:
@@ -255,6 +262,48 @@ def render_slot(source: str, values: dict, *, html: bool, allowed: set[str]) -> 
     if not html:
         return out
     return _paragraphs(out)
+
+
+@lru_cache(maxsize=8192)
+def _render_slot_of(source: str, html: bool, used: tuple) -> str:
+    # A slot is a pure function of its text and the placeholders it names (the sandbox has no globals,
+    # filters or tests): most slots of a batch ("Mit freundlichen Grüßen, {{ shop }}", the notice) name
+    # nothing that differs between its messages and are rendered once, not once per message.
+    return _render_slot(source, html, {name: _thawed(value) for name, value in used})
+
+
+@lru_cache(maxsize=4096)
+def _names(source: str) -> tuple[str, ...]:
+    """The placeholders a slot text names (its loop variable is not one)."""
+    return tuple(sorted(meta.find_undeclared_variables(_TEXT_ENV.parse(source))))
+
+
+_SCALARS = (str, int, float, type(None))  # bool is an int; Markup a str: the type is part of the key
+
+
+def _frozen(values: dict, names: tuple[str, ...]):
+    """The named values as a hashable key, each with its type (Markup and str escape differently); None when
+    a value is of a kind that is not known to be immutable, so the slot is rendered afresh."""
+    out = []
+    for name in names:
+        value = values.get(name, _MISSING)
+        if value is _MISSING:
+            continue
+        if isinstance(value, InvoiceList):
+            out.append((name, (InvoiceList, tuple(value))))
+        elif isinstance(value, _SCALARS) and not isinstance(value, InvoiceList):
+            out.append((name, (type(value), value)))
+        else:
+            return None
+    return tuple(out)
+
+
+def _thawed(frozen: tuple):
+    kind, value = frozen
+    return InvoiceList(value) if kind is InvoiceList else value
+
+
+_MISSING = object()
 
 
 # -- the shipped defaults ---------------------------------------------------------------------
@@ -295,28 +344,35 @@ class Rendered:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def render_both(kind: str, language: str, values: dict, *,
-                overrides: dict[str, str] | None = None) -> tuple[Rendered, Rendered]:
+# What each channel shows of the slots (the others are left empty when a message is rendered for it).
+EMAIL_SLOTS = LETTER_SLOTS = tuple(slot for slot in SLOTS if slot != "sms")
+SMS_SLOTS = ("sms",)
+
+
+def render_both(kind: str, language: str, values: dict, *, overrides: dict[str, str] | None = None,
+                slots: tuple[str, ...] = SLOTS) -> tuple[Rendered, Rendered]:
     """`render(html=False)` and `render(html=True)` at once: each slot is rendered once, its HTML derived
     from its text when no value carries markup (the same result, for half the work)."""
     if not _plain_values(values):
-        return (render(kind, language, values, html=False, overrides=overrides),
-                render(kind, language, values, html=True, overrides=overrides))
-    plain = render(kind, language, values, html=False, overrides=overrides)
+        return (render(kind, language, values, html=False, overrides=overrides, slots=slots),
+                render(kind, language, values, html=True, overrides=overrides, slots=slots))
+    plain = render(kind, language, values, html=False, overrides=overrides, slots=slots)
     rich = {slot: getattr(plain, slot) if slot in ("subject", "sms") else _paragraphs(str(escape(getattr(plain, slot))))
             for slot in SLOTS}
     return plain, Rendered(**rich)
 
 
-def render(kind: str, language: str, values: dict, *, html: bool, overrides: dict[str, str] | None = None) -> Rendered:
-    """Every slot of a kind; a merchant's override replaces the default of the slots it names.
+def render(kind: str, language: str, values: dict, *, html: bool, overrides: dict[str, str] | None = None,
+           slots: tuple[str, ...] = SLOTS) -> Rendered:
+    """Every slot of a kind (or those named in `slots`, the rest empty); a merchant's override replaces the
+    default of the slots it names.
 
     Overrides are validated when saved; should one still not render (a placeholder retired since),
     the slot falls back to the shipped words rather than fail the message."""
     defaults_ = _default_slots(kind, language)
     allowed = _allowed(kind)
-    out = {}
-    for slot in SLOTS:
+    out = dict.fromkeys(SLOTS, "")
+    for slot in slots:
         as_html = html and slot not in ("subject", "sms")
         text = (overrides or {}).get(slot)
         if text is not None:

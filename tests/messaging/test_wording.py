@@ -181,3 +181,39 @@ def test_the_html_slots_the_worker_derives_from_the_text_are_those_the_html_sand
                 plain, rich = wording.render_both(kind, language, values, overrides=texts)
                 assert plain == wording.render(kind, language, values, html=False, overrides=texts)
                 assert rich == wording.render(kind, language, values, html=True, overrides=texts), (kind, flags, texts)
+
+
+def test_a_slot_rendered_once_for_a_batch_still_shows_each_message_its_own_values(app):
+    # Slots are remembered by their text and the values they name: a greeting never carries the last
+    # customer's name, markup in a value is escaped by type (str) or kept (Markup), and a slot that names
+    # nothing per message is the same for all.
+    from markupsafe import Markup
+
+    source = "Guten Tag {{ customer_name }},"
+    allowed = wording._allowed("payment_reminder")
+    first = wording.render_slot(source, {"customer_name": "Erika Muster", "shop": "A"}, html=True, allowed=allowed)
+    second = wording.render_slot(source, {"customer_name": "Max Muster", "shop": "B"}, html=True, allowed=allowed)
+    assert (first, second) == (Markup("<p>Guten Tag Erika Muster,</p>"), Markup("<p>Guten Tag Max Muster,</p>"))
+    as_text = wording.render_slot(source, {"customer_name": "<b>Max</b>"}, html=True, allowed=allowed)
+    as_markup = wording.render_slot(source, {"customer_name": Markup("<b>Max</b>")}, html=True, allowed=allowed)
+    assert as_text == Markup("<p>Guten Tag &lt;b&gt;Max&lt;/b&gt;,</p>") and as_markup == Markup("<p>Guten Tag <b>Max</b>,</p>")
+    loop = "{% for invoice in invoices %}{{ invoice }};{% endfor %}"
+    assert wording.render_slot(loop, {"invoices": wording.InvoiceList(["RE-1"])}, html=False, allowed=allowed) == "RE-1;"
+    assert wording.render_slot(loop, {"invoices": wording.InvoiceList(["RE-1", "RE-2"])}, html=False,
+                               allowed=allowed) == "RE-1;RE-2;"
+    flag = "{% if business %}Firma{% else %}Privat{% endif %}"
+    assert [wording.render_slot(flag, {"business": b}, html=False, allowed=allowed) for b in (True, False, 1, 0)] == \
+        ["Firma", "Privat", "Firma", "Privat"]
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_each_channel_gets_the_same_words_when_only_its_own_slots_are_rendered(app, language):
+    values = {name: f"{name} value" for name in wording.PLACEHOLDERS}
+    values.update(invoices=wording.InvoiceList(["RE-1", "RE-2"]), link="https://pay.example.de/p/abc")
+    for kind in wording.KINDS:
+        whole = wording.render(kind, language, values, html=True)
+        email = wording.render(kind, language, values, html=True, slots=wording.EMAIL_SLOTS)
+        sms = wording.render(kind, language, values, html=False, slots=wording.SMS_SLOTS)
+        assert sms.sms == wording.render(kind, language, values, html=False).sms and sms.sms and not sms.intro
+        assert email.sms == "" and {s: getattr(email, s) for s in wording.EMAIL_SLOTS} == \
+            {s: getattr(whole, s) for s in wording.EMAIL_SLOTS}, kind
