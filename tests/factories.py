@@ -12,6 +12,14 @@ from portal.models import ApiKey, CollectionAgency, Merchant, User
 _seq = itertools.count(1)
 
 
+def shop_today(tz_name: str = "Europe/Berlin"):
+    """Today in a test shop's calendar (its time zone, Europe/Berlin unless set): the day Settle reckons with.
+    Not `date.today()`, the machine's (UTC) day: between 23:00 and 24:00 UTC Berlin is a day ahead."""
+    from portal.clock import today_for
+
+    return today_for(tz_name)
+
+
 def make_merchant(slug: str | None = None, *, agency: bool = True, **fields) -> Merchant:
     """A merchant set up as for production, including the collection agency its handover step needs
     (`agency=False`: none configured, so the dunning run holds claims before the handover)."""
@@ -52,7 +60,7 @@ def make_user(merchant: Merchant, email: str | None = None, role: str = "support
 
 
 def invoice_payload(number: str | None = None, **overrides) -> dict:
-    today = date.today()
+    today = shop_today()
     debtor = {
         "external_ref": "K-1001",
         "kind": "person",
@@ -77,7 +85,7 @@ def invoice_payload(number: str | None = None, **overrides) -> dict:
 
 
 def make_invoice(merchant: Merchant, number: str | None = None, **overrides):
-    data, errors = validate_invoice(invoice_payload(number, **overrides), today=date.today())
+    data, errors = validate_invoice(invoice_payload(number, **overrides), today=shop_today())
     assert not errors, errors
     invoice = submit_invoice(merchant, data, actor="test").invoice
     db.session.commit()

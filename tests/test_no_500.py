@@ -19,7 +19,7 @@ from portal.extensions import db, limiter
 from portal.links import token_for
 from portal.models import Invoice
 from tests.api.openapi_contract import ContractClient
-from tests.factories import invoice_payload, make_api_key, make_invoice, make_merchant
+from tests.factories import invoice_payload, make_api_key, make_invoice, make_merchant, shop_today
 from tests.office.conftest import csrf_from
 
 NUL = "Max\x00Mustermann"
@@ -220,7 +220,7 @@ PORTAL_FORMS = [
 @pytest.fixture
 def portal_debtor(app):
     merchant = make_merchant("garden", name="Gartenhaus")
-    invoice = make_invoice(merchant, "RE-1", due_date=(date.today() - timedelta(days=20)).isoformat())
+    invoice = make_invoice(merchant, "RE-1", due_date=(shop_today() - timedelta(days=20)).isoformat())
     return invoice
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Invoice, LedgerEntry
 from tests.api.openapi_contract import ContractClient
-from tests.factories import make_api_key, make_invoice, make_merchant
+from tests.factories import make_api_key, make_invoice, make_merchant, shop_today
 from tests.intake import einvoice_files as files
 from tests.intake.einvoice_files import sample
 
@@ -147,7 +147,7 @@ def test_a_credit_note_for_a_cancelled_invoice_answers_409(api, merchant):
     from portal import ledger
 
     invoice = make_invoice(merchant, "PRG1502168", amount="10000.00", lines=[])
-    ledger.cancel(invoice, on=date.today(), actor="test")
+    ledger.cancel(invoice, on=shop_today(), actor="test")
     db.session.commit()
     response = post(api, sample("maxRechnung_creditnote.xml"))
     assert response.status_code == 409

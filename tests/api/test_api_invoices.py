@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.models import ApiKey, Debtor, Event, Invoice, LedgerEntry
 from portal.models.types import utcnow
 from tests.api.openapi_contract import ContractClient
-from tests.factories import invoice_payload, make_api_key, make_invoice, make_merchant
+from tests.factories import invoice_payload, make_api_key, make_invoice, make_merchant, shop_today
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_invoice_numbers_with_slashes_can_be_read_back(api):
 
 
 def test_invalid_fields_answer_422_with_every_error_at_once(api):
-    today = date.today()
+    today = shop_today()
     response = create(
         api,
         amount="49.999",
@@ -279,10 +279,10 @@ def pay(api, amount, reference, number="RE-2025-0001", **extra):
 
 def test_a_partial_then_a_full_payment_marks_the_invoice_paid(api):
     create(api)
-    first = pay(api, "50.00", "PP-1", received_on=(date.today() - timedelta(days=2)).isoformat())
+    first = pay(api, "50.00", "PP-1", received_on=(shop_today() - timedelta(days=2)).isoformat())
     assert first.status_code == 201
     body = first.get_json()
-    assert body["payment"] == {"reference": "PP-1", "amount": "50.00", "received_on": (date.today() - timedelta(days=2)).isoformat()}
+    assert body["payment"] == {"reference": "PP-1", "amount": "50.00", "received_on": (shop_today() - timedelta(days=2)).isoformat()}
     assert body["invoice"]["open_amount"] == "69.00"
     assert body["invoice"]["paid_amount"] == "50.00"
     assert body["invoice"]["status"] == "open"

@@ -9,14 +9,14 @@ from portal.extensions import db
 from portal.messaging import worker
 from portal.messaging.channels.letter import stored_pdf
 from portal.models import Message
-from tests.factories import make_invoice, make_merchant, staff_actor
+from tests.factories import make_invoice, make_merchant, shop_today, staff_actor
 from tests.messaging.test_worker import soon
 
 
 def test_a_letter_only_debtor_gets_the_objection_answer_by_post(app):
     merchant = make_merchant(name="Gartenhaus")
     invoice = make_invoice(merchant, "RE-1", debtor={"email": None, "phone": None, "name": "Helga Krüger <b>"})
-    case = service.open_dispute(invoice.debtor, [invoice], reason="damaged", body="kaputt", today=date.today())
+    case = service.open_dispute(invoice.debtor, [invoice], reason="damaged", body="kaputt", today=shop_today())
     service.reply(case, actor=staff_actor(merchant), body="Wir schicken Ersatz & entschuldigen uns.")
     db.session.commit()
     result = worker.drain(now=soon())

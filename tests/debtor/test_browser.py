@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.links import token_for
 from portal.models import Message, MessageInvoice
 from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer
-from tests.factories import make_invoice, make_merchant
+from tests.factories import make_invoice, make_merchant, shop_today
 
 pytestmark = BROWSER_MARKS
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -50,7 +50,7 @@ class Site(LiveServer):
             {"description": "Pflanzkübel Terrakotta, 3er-Set", "quantity": 2, "amount": "119.80"}], amount="308.80")
         make_invoice(shop, "RE-2026-00042", amount="49.90", lines=[])
         ledger.book(first, kind="fee", amount_minor=250, source="dunning", external_ref="fee-1",
-                    booked_on=date.today() - timedelta(days=2), actor="system")
+                    booked_on=shop_today() - timedelta(days=2), actor="system")
         reminder = Message(merchant_id=shop.id, debtor_id=first.debtor_id, purpose="dunning", template="reminder_1",
                            channel="email", language="de", recipient="max@example.de", dedupe_key="b1", status="sent",
                            sent_at=datetime.now(timezone.utc) - timedelta(days=5), subject="Zahlungserinnerung")
@@ -62,7 +62,7 @@ class Site(LiveServer):
         strict = make_merchant("strict", name="Weinkontor Rebstock", link_step_up=True, primary_color="#ffd400")
         self.strict_debtor_id = make_invoice(strict, "W-1").debtor_id
         self.locked_debtor_id = make_invoice(strict, "W-2", debtor={"external_ref": "W-K2", "email": "w2@example.de"}).debtor_id
-        today = date.today()
+        today = shop_today()
         question = service.ask_question(first.debtor, [first], body="Ist die Versandpauschale in der Rechnung enthalten?")
         service.reply(question, actor=staff_actor(shop), body="Ja, die Versandpauschale von 4,90 € ist enthalten.")
         self.question_id = question.id
@@ -84,14 +84,14 @@ class Site(LiveServer):
             return f"{self.base}/p/{token_for(db.session.get(Debtor, debtor_id or self.debtor_id), **kw)}"
 
     def expired_link(self) -> str:
-        return self.link(today=date.today() - timedelta(days=400))
+        return self.link(today=shop_today() - timedelta(days=400))
 
     def pay(self, invoice_id: int, minor: int, ref: str):
         from portal.models import Invoice
 
         with self.app.app_context():
             ledger.book(db.session.get(Invoice, invoice_id), kind="payment", amount_minor=minor, source="stripe",
-                        external_ref=ref, booked_on=date.today(), actor="stripe")
+                        external_ref=ref, booked_on=shop_today(), actor="stripe")
             db.session.commit()
 
 
@@ -328,7 +328,7 @@ def test_without_javascript_the_same_flows_work(browser, site):
     page.get_by_role("button", name="Save").click()
     assert "Your contact preferences are saved" in page.locator("main").inner_text()
     page.goto(f"{site.base}/portal/requests/promise")
-    page.fill("#pay_by", (date.today() + timedelta(days=14)).isoformat())
+    page.fill("#pay_by", (shop_today() + timedelta(days=14)).isoformat())
     page.get_by_role("button", name="Send", exact=True).click()
     assert "/portal/cases/" in page.url
     assert "Until then you will not receive reminders." in page.locator("main").inner_text()

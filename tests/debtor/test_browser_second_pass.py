@@ -20,7 +20,7 @@ from portal.links import token_for
 from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer
 from tests.debtor.test_browser import AXE, SHOTS, axe_findings, layout_problems, new_context
 from tests.dunning.helpers import start_smtp
-from tests.factories import make_invoice, make_merchant
+from tests.factories import make_invoice, make_merchant, shop_today
 
 pytestmark = BROWSER_MARKS
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -39,7 +39,7 @@ class Site(LiveServer):
         self.inbox, self.smtp = start_smtp(self.app)
 
     def seed(self):
-        today = date.today()
+        today = shop_today()
         shop = make_merchant("sonnenberg", name="Gartenhaus Sonnenberg", primary_color="#2e6b30",
                              support_phone="+4971112345600", support_hours="Mo–Fr 9–17 Uhr")
         self.shop_id = shop.id
@@ -87,7 +87,7 @@ def _reminder_from_the_dunning_run(site) -> tuple[str, str]:
     from portal.messaging import worker
 
     with site.app.app_context():
-        run(today=date.today())
+        run(today=shop_today())
         worker.drain(now=datetime.now(timezone.utc) + timedelta(minutes=1))
     mails = [m for m in site.inbox.messages if m["To"] == "max@example.de"]
     assert mails, "the dunning run sent no reminder"
@@ -224,7 +224,7 @@ def test_an_english_debtors_new_link_flow_stays_english_in_a_german_browser(brow
 
     context, watch = new_context(browser, site, js=js, lang="de-DE")
     page = context.new_page()
-    response = page.goto(site.link(site.english_id, today=date.today() - timedelta(days=400)))
+    response = page.goto(site.link(site.english_id, today=shop_today() - timedelta(days=400)))
     assert response.status == 410
     assert page.evaluate("document.documentElement.lang") == "en"
     assert "This link has expired" in page.locator("main").inner_text()
@@ -363,7 +363,7 @@ def test_a_camt_import_sends_a_receipt_by_smtp_and_the_portal_says_paid_on_by_tr
         invoice = make_invoice(shop, f"RE-2026-0{900 + js}", amount="25.00", lines=[],
                                debtor={"external_ref": f"K-R{int(js)}", "email": f"receipt{int(js)}@example.de", "name": "Rita Beleg"})
         number, invoice_id = invoice.number, invoice.id
-        booked = date.today()
+        booked = shop_today()
         import_statements(shop, statement(entry("25.00", ref=ref, rf=invoice.rf_reference, booked=booked.isoformat())),
                           f"{ref}.xml", actor="test", today=booked)
         db.session.commit()
@@ -391,7 +391,7 @@ def _plan_debtor(site, ref: str):
     """A debtor with one 600,00 € invoice, due three weeks ago."""
     from portal.models import Merchant
 
-    today = date.today()
+    today = shop_today()
     with site.app.app_context():
         invoice = make_invoice(db.session.get(Merchant, site.shop_id), f"RE-2026-{ref}", amount="600.00", lines=[],
                                due_date=(today - timedelta(days=21)).isoformat(),
@@ -435,7 +435,7 @@ def test_a_counter_proposal_lists_every_installment_before_the_debtor_accepts(br
     from tests.factories import staff_actor
 
     debtor_id, invoice_id = _plan_debtor(site, f"C{int(js)}")
-    today = date.today()
+    today = shop_today()
     with site.app.app_context():
         debtor, invoice = db.session.get(Debtor, debtor_id), db.session.get(Invoice, invoice_id)
         case = service.request_plan(debtor, [invoice], rates=12, first_due=today + timedelta(days=10), today=today)
@@ -539,7 +539,7 @@ def test_axe_finds_nothing_serious_on_case_receipt_and_too_large_pages(browser, 
     from portal.cases.service import Upload
     from portal.models import Debtor, Invoice, Merchant
 
-    today = date.today()
+    today = shop_today()
     with site.app.app_context():
         shop = db.session.get(Merchant, site.shop_id)
         plan_inv = make_invoice(shop, f"RE-2026-A{lang}1", amount="150.00", lines=[],
@@ -602,7 +602,7 @@ def test_an_installment_is_paid_from_the_same_phone_copy_buttons_and_a_saved_qr_
     from portal.models import Debtor, Invoice
 
     debtor_id, invoice_id = _plan_debtor(site, f"I{int(js)}")
-    today = date.today()
+    today = shop_today()
     with site.app.app_context():
         debtor, invoice = db.session.get(Debtor, debtor_id), db.session.get(Invoice, invoice_id)
         case = service.request_plan(debtor, [invoice], rates=4, first_due=today + timedelta(days=7), today=today)

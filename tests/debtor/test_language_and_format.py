@@ -10,14 +10,14 @@ import pytest
 from portal.cases import service
 from portal.extensions import db
 from tests.debtor.conftest import text
-from tests.factories import make_invoice, staff_actor
+from tests.factories import make_invoice, shop_today, staff_actor
 
 
 @pytest.fixture
 def pages(portal, invoices, shop):
     """Every page a debtor with an active plan, a counter-proposal and an answered question can open."""
     shop.support_phone = "+4971112345600"
-    today = date.today()
+    today = shop_today()
     debtor = invoices[0].debtor
     extra = make_invoice(shop, "RE-3", amount="600.00", lines=[])
     active = service.request_plan(debtor, [invoices[0]], rates=2, first_due=today + timedelta(days=7), today=today)

@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.messaging import link_requests
 from portal.models import Event, Message
 from tests.debtor.conftest import csrf_from, open_link
-from tests.factories import make_invoice
+from tests.factories import make_invoice, shop_today
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -55,7 +55,7 @@ def mutations(token: str, other_debtor_id: int, merchant_id: int, version: int, 
 def test_ten_thousand_mutated_tokens_are_all_refused(app, debtor):
     other = make_invoice(debtor.merchant, "RE-X", debtor={"external_ref": "K-2", "email": "other@example.de"}).debtor
     token = links.token_for(debtor)
-    claims = domain_links.verify(links._keys(), token, date.today())
+    claims = domain_links.verify(links._keys(), token, shop_today())
     tried = mutations(token, other.id, claims.merchant_id, claims.version, claims.expires_on, 10_000)
     assert len(tried) == 10_000
     accepted = []
@@ -72,7 +72,7 @@ def test_ten_thousand_mutated_tokens_are_all_refused(app, debtor):
 def test_a_sample_of_mutated_tokens_gets_the_friendly_page_over_http_and_no_session(app, client, debtor):
     app.config["PORTAL_LINK_RATE_LIMIT"] = "100000/minute"  # read per request
     token = links.token_for(debtor)
-    claims = domain_links.verify(links._keys(), token, date.today())
+    claims = domain_links.verify(links._keys(), token, shop_today())
     for candidate in mutations(token, debtor.id + 1, claims.merchant_id, claims.version, claims.expires_on, 300, seed=11):
         response = client.get(f"/p/{candidate}")
         # A token cut down to nothing lands on the help page (200); everything else is "not valid" (404).
@@ -82,7 +82,7 @@ def test_a_sample_of_mutated_tokens_gets_the_friendly_page_over_http_and_no_sess
 
 
 def test_an_expired_link_is_refused_with_410_in_the_debtors_language(app, client, debtor):
-    old = links.token_for(debtor, today=date.today() - timedelta(days=debtor.merchant.link_ttl_days + 1))
+    old = links.token_for(debtor, today=shop_today() - timedelta(days=debtor.merchant.link_ttl_days + 1))
     response = client.get(f"/p/{old}")
     assert response.status_code == 410
     page = response.get_data(as_text=True)
@@ -93,7 +93,7 @@ def test_an_expired_link_is_refused_with_410_in_the_debtors_language(app, client
 
 def test_an_expired_link_speaks_english_to_an_english_debtor(app, client, shop):
     english = make_invoice(shop, "RE-EN", debtor={"external_ref": "K-EN", "language": "en", "email": "en@example.com"}).debtor
-    old = links.token_for(english, today=date.today() - timedelta(days=400))
+    old = links.token_for(english, today=shop_today() - timedelta(days=400))
     response = client.get(f"/p/{old}", headers={"Accept-Language": "de-DE"})
     assert response.status_code == 410
     assert "This link has expired" in response.get_data(as_text=True)

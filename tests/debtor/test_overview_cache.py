@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.models import Case
 from portal.security import SessionCookies
 from tests.debtor.conftest import csrf_from, html, open_link, text
-from tests.factories import make_invoice
+from tests.factories import make_invoice, shop_today
 
 
 def test_the_second_view_comes_from_the_cache_and_looks_the_same(portal, invoices):
@@ -27,7 +27,7 @@ def test_a_booked_payment_shows_at_once(portal, invoices):
     assert "169,00 €" in text(portal.get("/portal/"))
     portal.get("/portal/")  # now cached
     ledger.book(invoices[0], kind="payment", amount_minor=2000, source="api", external_ref="pay-1",
-                booked_on=date.today(), actor="test")
+                booked_on=shop_today(), actor="test")
     db.session.commit()
     page = text(portal.get("/portal/"))
     assert "Bereits bezahlt -20,00 €" in page
@@ -40,7 +40,7 @@ def test_a_fee_booked_by_the_dunning_runs_bulk_path_shows_at_once(portal, invoic
     portal.get("/portal/")
     ledger.book_charges([{
         "merchant_id": debtor.merchant_id, "invoice_id": invoices[1].id, "debtor_id": debtor.id, "kind": "fee",
-        "amount_minor": 250, "currency": "EUR", "external_ref": "fee-bulk-1", "booked_on": date.today(),
+        "amount_minor": 250, "currency": "EUR", "external_ref": "fee-bulk-1", "booked_on": shop_today(),
     }], actor="dunning")
     db.session.commit()
     page = text(portal.get("/portal/"))
@@ -51,7 +51,7 @@ def test_a_fee_booked_by_the_dunning_runs_bulk_path_shows_at_once(portal, invoic
 def test_a_paid_invoice_leaves_the_overview_at_once(portal, invoices):
     portal.get("/portal/")
     ledger.book(invoices[1], kind="payment", amount_minor=5000, source="api", external_ref="pay-all",
-                booked_on=date.today(), actor="test")
+                booked_on=shop_today(), actor="test")
     db.session.commit()
     page = text(portal.get("/portal/"))
     assert "Rechnung RE-2" not in page

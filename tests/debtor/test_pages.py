@@ -12,7 +12,7 @@ from portal import ledger
 from portal.extensions import db
 from portal.models import Debtor, Event, Message, MessageInvoice
 from tests.debtor.conftest import csrf_from, html, open_link, text
-from tests.factories import make_invoice, make_merchant
+from tests.factories import make_invoice, make_merchant, shop_today
 
 
 def events(kind: str) -> list[Event]:
@@ -31,7 +31,7 @@ def test_overview_lists_every_open_invoice_with_total_status_and_one_pay_action(
 
 def test_overview_itemises_fees_and_interest_and_what_was_paid(portal, invoices):
     invoice = invoices[0]
-    today = date.today()
+    today = shop_today()
     for kind, minor, ref in (("fee", 250, "fee-1"), ("interest", 137, "int-1"), ("payment", 2000, "pay-1")):
         ledger.book(invoice, kind=kind, amount_minor=minor, source="dunning" if kind != "payment" else "api",
                     external_ref=ref, booked_on=today, actor="test")
@@ -46,9 +46,9 @@ def test_overview_itemises_fees_and_interest_and_what_was_paid(portal, invoices)
 
 
 def test_status_words_for_not_yet_due_and_due_today(portal, shop, debtor):
-    soon = date.today() + timedelta(days=5)
-    make_invoice(shop, "RE-SOON", issue_date=(date.today() - timedelta(days=3)).isoformat(), due_date=soon.isoformat())
-    make_invoice(shop, "RE-TODAY", issue_date=(date.today() - timedelta(days=3)).isoformat(), due_date=date.today().isoformat())
+    soon = shop_today() + timedelta(days=5)
+    make_invoice(shop, "RE-SOON", issue_date=(shop_today() - timedelta(days=3)).isoformat(), due_date=soon.isoformat())
+    make_invoice(shop, "RE-TODAY", issue_date=(shop_today() - timedelta(days=3)).isoformat(), due_date=shop_today().isoformat())
     page = text(portal.get("/portal/"))
     assert "fällig in 5 Tagen" in page
     assert "Heute fällig" in page
@@ -110,7 +110,7 @@ def test_invoice_detail_shows_lines_reminders_sent_and_payments(portal, invoices
                       subject="Zweite Mahnung")
     pending.invoices.append(MessageInvoice(invoice_id=invoice.id, step="reminder_2"))
     db.session.add_all([sent, pending])
-    ledger.book(invoice, kind="payment", amount_minor=1900, source="api", external_ref="p1", booked_on=date.today(), actor="test")
+    ledger.book(invoice, kind="payment", amount_minor=1900, source="api", external_ref="p1", booked_on=shop_today(), actor="test")
     db.session.commit()
     page = text(portal.get(f"/portal/invoices/{invoice.id}"))
     assert "Gartenbank" in page

@@ -13,6 +13,7 @@ from portal.models import Event
 from tests.debtor.conftest import csrf_from, html, text
 from tests.payments.stripe_helpers import SECRET_KEY
 from tests.payments.stripe_standin import StripeStandIn
+from tests.factories import shop_today
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_the_return_page_polls_until_the_invoice_is_paid(portal, invoices):
     partial = portal.get(url, headers={"HX-Request": "true"})
     assert partial.status_code == 200 and "<html" not in html(partial) and "every 2s" in html(partial)
     ledger.book(invoices[0], kind="payment", amount_minor=11900, source="stripe", external_ref="pi_1",
-                booked_on=date.today(), actor="stripe")
+                booked_on=shop_today(), actor="stripe")
     db.session.commit()
     done = portal.get(url, headers={"HX-Request": "true"})
     assert done.status_code == 286  # htmx stops polling

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Attachment, Case, Message
 from tests.debtor.conftest import csrf_from, open_link, text
-from tests.factories import make_invoice, staff_actor
+from tests.factories import make_invoice, shop_today, staff_actor
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
@@ -23,7 +23,7 @@ def _post(portal, kind, data, files=None):
 
 
 def test_a_plan_inside_the_rules_starts_at_once_and_shows_the_schedule_with_a_reference_per_rate(portal, invoices):
-    first = (date.today() + timedelta(days=10)).isoformat()
+    first = (shop_today() + timedelta(days=10)).isoformat()
     response = _post(portal, "plan", {"invoices": [str(i.id) for i in invoices], "installments": "3", "first_due": first})
     assert response.status_code == 303
     case = db.session.execute(select(Case)).scalar_one()
@@ -39,7 +39,7 @@ def test_a_plan_inside_the_rules_starts_at_once_and_shows_the_schedule_with_a_re
 
 def test_the_schedule_can_be_previewed_before_sending(portal, invoices):
     page = portal.get("/portal/requests/plan").get_data(as_text=True)
-    first = (date.today() + timedelta(days=10)).isoformat()
+    first = (shop_today() + timedelta(days=10)).isoformat()
     response = portal.post("/portal/requests/plan", data={"csrf_token": csrf_from(page), "invoices": [str(invoices[0].id)],
                                                            "installments": "2", "first_due": first, "action": "preview"})
     assert response.status_code == 200
@@ -50,7 +50,7 @@ def test_the_schedule_can_be_previewed_before_sending(portal, invoices):
 def test_a_plan_outside_the_rules_waits_for_the_shop(portal, invoices, shop):
     shop.plan_max_rates = 3
     db.session.commit()
-    first = (date.today() + timedelta(days=10)).isoformat()
+    first = (shop_today() + timedelta(days=10)).isoformat()
     response = _post(portal, "plan", {"invoices": [str(invoices[0].id)], "installments": "12", "first_due": first})
     case = db.session.execute(select(Case)).scalar_one()
     assert case.status == "open" and case.plan.status == "proposed"
@@ -58,7 +58,7 @@ def test_a_plan_outside_the_rules_waits_for_the_shop(portal, invoices, shop):
 
 
 def test_a_promise_pauses_reminders_and_the_page_says_so(portal, invoices):
-    day = date.today() + timedelta(days=7)
+    day = shop_today() + timedelta(days=7)
     response = _post(portal, "promise", {"invoices": [str(invoices[1].id)], "pay_by": day.isoformat()})
     assert response.status_code == 303
     assert invoices[1].paused_reason == "promise" and invoices[0].paused_reason is None
@@ -66,7 +66,7 @@ def test_a_promise_pauses_reminders_and_the_page_says_so(portal, invoices):
 
 
 def test_a_promise_beyond_the_shops_limit_is_refused(portal, invoices, shop):
-    day = date.today() + timedelta(days=shop.promise_max_days + 1)
+    day = shop_today() + timedelta(days=shop.promise_max_days + 1)
     response = _post(portal, "promise", {"invoices": [str(invoices[0].id)], "pay_by": day.isoformat()})
     assert response.status_code == 422
     assert db.session.execute(select(Case)).first() is None
@@ -106,10 +106,10 @@ def test_the_debtor_answers_a_counter_offer(portal, invoices, shop):
 
     shop.plan_max_rates = 3
     db.session.commit()
-    first = (date.today() + timedelta(days=10)).isoformat()
+    first = (shop_today() + timedelta(days=10)).isoformat()
     response = _post(portal, "plan", {"invoices": [str(invoices[0].id)], "installments": "12", "first_due": first})
     case = db.session.execute(select(Case)).scalar_one()
-    service.counter_plan(case, actor=staff_actor(invoices[0].merchant), today=date.today(), rates=3, first_due=date.today() + timedelta(days=5))
+    service.counter_plan(case, actor=staff_actor(invoices[0].merchant), today=shop_today(), rates=3, first_due=shop_today() + timedelta(days=5))
     db.session.commit()
     page = portal.get(response.headers["Location"]).get_data(as_text=True)
     assert "3 Monatsraten" in text(portal.get(response.headers["Location"]))
@@ -137,7 +137,7 @@ def test_the_debtor_sees_shop_replies_but_not_internal_notes_and_can_answer(port
 
 
 def test_the_overview_lists_the_debtors_requests(portal, invoices):
-    _post(portal, "promise", {"invoices": [str(invoices[0].id)], "pay_by": (date.today() + timedelta(days=5)).isoformat()})
+    _post(portal, "promise", {"invoices": [str(invoices[0].id)], "pay_by": (shop_today() + timedelta(days=5)).isoformat()})
     assert "Zahlungszusage" in text(portal.get("/portal/"))
     assert db.session.execute(select(Message).where(Message.template == "promise_confirmed")).scalar_one()
 
@@ -147,20 +147,20 @@ def test_the_overview_says_plan_requested_until_the_shop_agrees_and_being_paid_i
 
     shop.plan_max_rates = 3
     db.session.commit()
-    first = (date.today() + timedelta(days=10)).isoformat()
+    first = (shop_today() + timedelta(days=10)).isoformat()
     _post(portal, "plan", {"invoices": [str(invoices[0].id)], "installments": "12", "first_due": first})
     page = text(portal.get("/portal/"))
     assert "Ratenzahlung angefragt" in page and "Wird in Raten bezahlt" not in page
     case = db.session.execute(select(Case)).scalar_one()
-    service.approve_plan(case, actor=staff_actor(shop), today=date.today())
+    service.approve_plan(case, actor=staff_actor(shop), today=shop_today())
     db.session.commit()
     page = text(portal.get("/portal/"))
     assert "Wird in Raten bezahlt" in page and "Ratenzahlung angefragt" not in page
 
 
 def test_a_request_form_ticks_only_what_is_due(portal, invoices, shop):
-    later = make_invoice(shop, "RE-LATER", amount="30.00", lines=[], due_date=(date.today() + timedelta(days=20)).isoformat(),
-                         issue_date=date.today().isoformat())
+    later = make_invoice(shop, "RE-LATER", amount="30.00", lines=[], due_date=(shop_today() + timedelta(days=20)).isoformat(),
+                         issue_date=shop_today().isoformat())
     for kind in ("plan", "promise", "dispute"):
         page = portal.get(f"/portal/requests/{kind}").get_data(as_text=True)
         assert f'value="{invoices[0].id}" checked' in page and f'value="{later.id}" checked' not in page
@@ -170,7 +170,7 @@ def test_a_request_form_ticks_only_what_is_due(portal, invoices, shop):
 def test_with_htmx_a_changed_number_of_installments_swaps_in_only_the_new_schedule(portal, invoices):
     page = portal.get("/portal/requests/plan").get_data(as_text=True)
     assert 'hx-post="/portal/requests/plan"' in page and 'id="schedule"' in page
-    first = (date.today() + timedelta(days=10)).isoformat()
+    first = (shop_today() + timedelta(days=10)).isoformat()
     response = portal.post("/portal/requests/plan", headers={"HX-Request": "true"}, data={
         "csrf_token": csrf_from(page), "invoices": [str(invoices[0].id)], "installments": "4", "first_due": first,
         "action": "preview"})

@@ -17,7 +17,7 @@ from portal.extensions import db
 from portal.models import Invoice, LedgerEntry, Message, MessageInvoice, Policy
 from tests import conftest
 from tests.dunning.helpers import start_smtp
-from tests.factories import make_invoice, make_merchant
+from tests.factories import make_invoice, make_merchant, shop_today
 
 GROUPS = {
     # born, kind, extra debtor fields: one of each customer group of the default policies
@@ -187,7 +187,7 @@ def test_fifty_invoices_simulated_equal_the_real_run_and_worker_day_by_day(app, 
 
 def test_worker_now_sends_only_what_is_due_at_that_moment(app, smtp, runner):
     merchant = make_merchant()
-    today = date.today()
+    today = shop_today()
     due = today - timedelta(days=10)
     make_invoice(merchant, "RE-1", issue_date=(due - timedelta(days=14)).isoformat(), due_date=due.isoformat(),
                  debtor={"external_ref": "K-1", "kind": "person", "name": "Erika Beispiel", "email": "erika@example.de"})

@@ -19,7 +19,7 @@ from portal.messaging import worker
 from portal.models import Invoice
 from tests.chromium import BROWSER_MARKS, PHONE, LiveServer
 from tests.dunning.helpers import start_smtp
-from tests.factories import make_invoice, make_merchant, make_user
+from tests.factories import make_invoice, make_merchant, make_user, shop_today
 from tests.payments.camt_builder import entry, statement
 
 pytestmark = BROWSER_MARKS
@@ -64,7 +64,7 @@ def new_debtor(site, ref, number, amount="300.00", due_days_ago=20):
         from portal.models import Merchant
 
         shop = db.session.get(Merchant, site.shop_id)
-        issued = date.today() - timedelta(days=due_days_ago + 14)
+        issued = shop_today() - timedelta(days=due_days_ago + 14)
         inv = make_invoice(shop, number, amount=amount, lines=[], issue_date=issued.isoformat(),
                            due_date=(issued + timedelta(days=14)).isoformat(),
                            debtor={"external_ref": ref, "name": f"Kunde {ref}", "email": f"{ref.lower()}@example.de"})
@@ -89,7 +89,7 @@ def test_a_plan_inside_the_rules_is_approved_at_once_and_its_first_rate_is_paid_
     page.goto(link)
     page.get_by_role("link", name="Ratenzahlung anfragen").first.click()
     page.select_option("#installments", "3")
-    first = date.today() + timedelta(days=10)
+    first = shop_today() + timedelta(days=10)
     page.fill("#first_due", first.isoformat())
     # With JavaScript the schedule follows the terms by itself (htmx); "Zahlungsplan anzeigen" is the no-JS way.
     from playwright.sync_api import expect
@@ -105,7 +105,7 @@ def test_a_plan_inside_the_rules_is_approved_at_once_and_its_first_rate_is_paid_
     assert rf.is_valid(reference)
     # The debtor transfers the first rate; staff upload the day's bank statement in the back office.
     camt = statement(entry("100.00", ref="BANK-P1-1", rf=reference.replace(" ", ""), name="Kunde K-P1",
-                           booked=date.today().isoformat()))
+                           booked=shop_today().isoformat()))
     staff, office = staff_login(browser, site)
     office.goto(f"{site.base}/office/payments")
     office.set_input_files("#statement", files=[{"name": "kontoauszug.xml", "mimeType": "application/xml", "buffer": camt}])
@@ -133,7 +133,7 @@ def test_a_plan_outside_the_rules_is_countered_by_staff_and_accepted_by_the_debt
     page.goto(link)
     page.get_by_role("link", name="Ratenzahlung anfragen").first.click()
     page.select_option("#installments", "12")
-    page.fill("#first_due", (date.today() + timedelta(days=10)).isoformat())
+    page.fill("#first_due", (shop_today() + timedelta(days=10)).isoformat())
     page.get_by_role("button", name="Diese Ratenzahlung beantragen").click()
     assert "wird Ihre Anfrage prüfen" in page.locator("main").inner_text()
     case_url = page.url
@@ -141,7 +141,7 @@ def test_a_plan_outside_the_rules_is_countered_by_staff_and_accepted_by_the_debt
     office.goto(f"{site.base}/office/cases")
     office.get_by_role("link", name=re.compile("Ratenzahlung #")).first.click()
     office.fill("#rates", "6")
-    office.fill("#first_due", (date.today() + timedelta(days=14)).isoformat())
+    office.fill("#first_due", (shop_today() + timedelta(days=14)).isoformat())
     office.fill("#counter_note", "Sechs Raten können wir Ihnen gern anbieten.")
     office.get_by_role("button", name="Vorschlag senden").click()
     assert "Ihr Vorschlag wurde an den Kunden gesendet." in office.locator("main").inner_text()
@@ -189,7 +189,7 @@ def test_an_objection_with_a_pdf_is_resolved_with_a_partial_credit_and_the_next_
             inv = db.session.get(Invoice, invoice_id)
             assert inv.open_minor == 10000 and inv.paused_reason is None
             for offset in range(0, 40):
-                run(today=date.today() + timedelta(days=offset), merchant=inv.merchant)
+                run(today=shop_today() + timedelta(days=offset), merchant=inv.merchant)
             worker.drain(now=__import__("datetime").datetime.now(__import__("datetime").timezone.utc) + timedelta(days=41))
         finally:
             controller.stop()

@@ -6,10 +6,10 @@ from sqlalchemy import select
 from portal.cases import service
 from portal.extensions import db
 from portal.models import Event
-from tests.factories import make_invoice
+from tests.factories import make_invoice, shop_today
 from tests.office.conftest import csrf_from
 
-TODAY = date.today()
+TODAY = shop_today()
 
 
 def _dispute(merchant, number, reason="damaged", body="kaputt"):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Policy, User
-from tests.factories import make_invoice, make_merchant
+from tests.factories import make_invoice, make_merchant, shop_today
 from tests.office.conftest import sign_in
 
 RAW = re.compile(r"\b(notice_1|notice_2|pre_due|final_notice|default_notice|handover_notice|amount_minor|"
@@ -23,7 +23,7 @@ def _counts() -> Counter:
 
 
 def _overdue_invoice(merchant, number="RE-1001", days_overdue=10, amount="1234.56", **debtor):
-    due = date.today() - timedelta(days=days_overdue)
+    due = shop_today() - timedelta(days=days_overdue)
     person = {"external_ref": "K-77", "kind": "person", "name": "Erika Beispiel", "email": "erika@example.de",
               "language": "de", "date_of_birth": "1980-05-05",
               "address": {"street": "Hauptstraße 5", "postal_code": "70173", "city": "Stuttgart", "country": "DE"},
@@ -49,7 +49,7 @@ def test_an_invoice_day_by_day_in_german_with_dates_amounts_and_step_names(signe
     assert re.search(r"Mahngebühr von \d+,\d\d\s€ berechnet", text)  # the fee of the letter (final notice)
     assert re.search(r"Im Verzug ab \d\d\.\d\d\.\d{4}", text)
     assert "Übergabe" in text
-    today = date.today()
+    today = shop_today()
     assert today.strftime("%d.%m.%Y") in text
     assert not RAW.findall(text), RAW.findall(text)
     assert invoice.status == "open"
@@ -148,7 +148,7 @@ def test_a_customer_without_open_invoices_is_told_so(signed_in, merchant_a):
     from portal import ledger
 
     ledger.book(invoice, kind="payment", amount_minor=invoice.open_minor, source="staff", external_ref="paid-in-full",
-                booked_on=date.today(), actor="test")
+                booked_on=shop_today(), actor="test")
     db.session.commit()
     assert invoice.status == "paid"
     text = _text(signed_in.get("/office/simulator", query_string={"run": "1", "mode": "debtor", "customer": "K-77"}))

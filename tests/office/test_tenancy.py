@@ -8,7 +8,7 @@ from portal.cases import service
 from portal.cases.service import Upload
 from portal.extensions import db
 from portal.models import Policy
-from tests.factories import make_invoice, make_user
+from tests.factories import make_invoice, make_user, shop_today
 from tests.office.conftest import csrf_from
 
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -16,7 +16,7 @@ PDF = b"%PDF-1.4\n%%EOF\n"
 
 def foreign_ids(merchant_b) -> dict[str, int]:
     """One object of merchant B for every kind of id a back-office URL can carry."""
-    today = date.today()
+    today = shop_today()
     inv = make_invoice(merchant_b, "RE-B-1")
     case = service.open_dispute(inv.debtor, [inv], reason="damaged", body="b", uploads=[Upload("b.pdf", PDF)], today=today)
     db.session.commit()
@@ -42,7 +42,7 @@ def extra_foreign_ids(merchant_b, invoice) -> dict[str, int]:
     from tests.payments.camt_builder import entry, statement
 
     import_statements(merchant_b, statement(entry("9.99", ref="B-1", text="no reference")), "b.xml",
-                      actor="test", today=date.today())
+                      actor="test", today=shop_today())
     db.session.commit()
     from portal.models import BankEntry
 

@@ -13,7 +13,7 @@ from portal.links import token_for
 from portal.models import Debtor, Invoice, Merchant
 from portal.payments.reconcile import import_statements
 from tests.chromium import BROWSER_MARKS, DESKTOP, PHONE, LiveServer
-from tests.factories import make_invoice, make_merchant
+from tests.factories import make_invoice, make_merchant, shop_today
 from tests.payments.camt_builder import entry, statement
 
 pytestmark = BROWSER_MARKS
@@ -32,8 +32,8 @@ class Site(LiveServer):
             paid = make_invoice(shop, number, amount="119.00", debtor=who)
             make_invoice(shop, number + "-B", amount="35.00", debtor=who)
             import_statements(shop, statement(entry("129.50", ref=f"B-{language}", rf=paid.rf_reference,
-                                                    booked=date.today().isoformat())),
-                              f"{language}.xml", actor="test", today=date.today())
+                                                    booked=shop_today().isoformat())),
+                              f"{language}.xml", actor="test", today=shop_today())
             self.debtors[language] = (paid.debtor_id, paid.id)
         db.session.commit()
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models.webhook import WebhookDelivery
-from tests.factories import make_invoice, make_merchant
+from tests.factories import make_invoice, make_merchant, shop_today
 from tests.shop_webhooks.receiver import Receiver
 from tests.shop_webhooks.test_delivery import SECRET, endpoint_for
 
@@ -40,11 +40,11 @@ def wait_for(condition, what: str, limit: float = 90.0):
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_the_receiver_sees_each_id_once_after_dedup(app, database_url, tmp_path):
     merchant = make_merchant()
-    due = (date.today() + timedelta(days=30)).isoformat()  # nothing for the worker's dunning pass to do
+    due = (shop_today() + timedelta(days=30)).isoformat()  # nothing for the worker's dunning pass to do
     with Receiver(hold=10) as receiver:
         endpoint_for(merchant, receiver.url, events=["invoice.created"], secret=SECRET)
         for n in range(COUNT):
-            make_invoice(merchant, f"RE-{n:03d}", due_date=due, issue_date=date.today().isoformat())
+            make_invoice(merchant, f"RE-{n:03d}", due_date=due, issue_date=shop_today().isoformat())
         first = start_worker(database_url, tmp_path / "worker-1.log")
         try:
             wait_for(receiver.holding.is_set, "the tenth delivery")
