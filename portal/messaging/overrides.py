@@ -11,13 +11,14 @@ default notice of the first notice, the handover announcement of the final notic
 """
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from portal.clock import today_for
 from portal.domain.money import Money
 from portal.extensions import db
 from portal.messaging import gsm7, wording
@@ -106,7 +107,7 @@ def sample_message(merchant: Merchant, kind: str, language: str) -> tuple[Messag
     """A message of this kind for a sample customer (nothing is stored), and its rendering context."""
     from portal.messaging.render import company_lines
 
-    today = date.today()
+    today = today_for(merchant.timezone)  # the shop's day, as a message sent now would show it
     debtor = Debtor(merchant_id=merchant.id, external_ref="K-10042", kind="person", name="Erika Mustermann",
                     street="Musterstraße 12", postal_code="70173", city="Stuttgart", country=merchant.country,
                     language=language)

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from flask_babel import force_locale
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from portal.clock import today_for
 from portal.domain import charges as law
 from portal.domain import default as law_default
 from portal.domain import dunning as rules
@@ -79,7 +80,7 @@ def render_step(merchant: Merchant, draft: Draft, index: int, language: str, cha
     """Email, SMS and letter of step `index` for the group's sample debtor, as the worker would render them."""
     from portal.messaging import render
 
-    today = today or date.today()
+    today = today or today_for(merchant.timezone)  # the shop's day, as the dunning run reckons it
     step = draft.steps[index]
     channel = channel or (step.channels[0] if step.channels else "email")
     message, ctx = sample_message(merchant, step.template, language)

@@ -129,3 +129,17 @@ def test_unknown_kinds_answer_404(client, merchant_a):
     _admin(client, merchant_a)
     assert client.get("/office/texts/nope/de").status_code == 404
     assert client.get("/office/texts/first_notice/fr").status_code == 404
+
+
+def test_the_preview_dates_the_sample_message_by_the_shops_calendar_not_the_servers(app):
+    # Kiritimati (UTC+14) and Pago Pago (UTC−11) are always on different days; the server's (UTC) day is
+    # another one of the two at every hour, so a preview dated by the server is wrong for at least one shop.
+    from portal.clock import today_for
+    from portal.i18n import format_day
+
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        merchant = make_merchant(timezone=zone)
+        with app.test_request_context():
+            shown = overrides.preview(merchant, "first_notice", "de", None)
+            deadline = format_day(today_for(zone) + timedelta(days=10))
+        assert deadline in shown.email.text and deadline in shown.letter_html, zone
