@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from portal.extensions import db
 from portal.models import Event, Invoice, InvoiceStatus, LedgerEntry
@@ -418,12 +418,8 @@ def book_many(rows, *, kind: str, source: str, actor: str, held: dict[int, Held]
             "UPDATE invoice SET open_minor = open_minor + ?, updated_at = ? WHERE id = ?",
             [(m["b_delta"], stamp, m["b_id"]) for m in moved],
         )
-    elif moved:
-        db.session.execute(
-            update(table).where(table.c.id == bindparam("b_id"))
-            .values(open_minor=table.c.open_minor + bindparam("b_delta"), updated_at=now),
-            moved,
-        )
+    elif moved:  # one statement for the batch (an executemany sends one per row)
+        bulk.update_rows(table, [{"id": m["b_id"], "open_minor": m["b_delta"]} for m in moved], add=("open_minor",))
     closing = [{"b_id": i, "b_delta": delta[i], "b_on": on} for i, on in closed_on.items()]
     if closing and db.engine.dialect.name == "sqlite":
         stamp, day = _processor(table.c.updated_at)(now), _processor(table.c.closed_on)
@@ -435,13 +431,15 @@ def book_many(rows, *, kind: str, source: str, actor: str, held: dict[int, Held]
         if done.rowcount != len(closing):
             raise LedgerError("an invoice changed while it was locked for booking")
     elif closing:
-        done = db.session.execute(
-            update(table).where(table.c.id == bindparam("b_id"), table.c.status == InvoiceStatus.OPEN.value)
-            .values(open_minor=table.c.open_minor + bindparam("b_delta"), status=InvoiceStatus.PAID.value,
-                    closed_on=bindparam("b_on"), next_action_on=None, updated_at=now),
-            closing,
-        )
-        if db.engine.dialect.supports_sane_multi_rowcount and done.rowcount != len(closing):
+        # One statement for the batch, its rows as one JSON document (`portal.dunning.bulk`): an executemany
+        # sent 95,000 statements for a 100,000-entry statement, each parsed, bound and executed on its own.
+        source, params = bulk.recordset(table, ["id", "open_minor", "closed_on"], [
+            {"id": c["b_id"], "open_minor": c["b_delta"], "closed_on": c["b_on"]} for c in closing])
+        done = db.session.execute(text(
+            f"UPDATE invoice SET open_minor = invoice.open_minor + u.open_minor, status = 'paid', closed_on = u.closed_on, "
+            f"next_action_on = NULL, updated_at = :now FROM {source} WHERE invoice.id = u.id AND invoice.status = 'open'"
+        ).bindparams(bindparam("now", now, type_=table.c.updated_at.type)), params)
+        if done.rowcount != len(closing):
             raise LedgerError("an invoice changed while it was locked for booking")
     cancelled = escalation.stopped_many(stopped, reason=f"invoice {InvoiceStatus.PAID.value}")
     handed = sorted({i for i in delta if status[i] == InvoiceStatus.HANDED_OVER.value}) if kind == "payment" else []

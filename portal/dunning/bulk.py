@@ -24,10 +24,12 @@ def _postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
-def among(column, ids: Sequence[int]):
-    """`column IN (ids)`; on PostgreSQL `column = ANY(:ids)`, one array parameter instead of hundreds."""
+def among(column, ids: Sequence):
+    """`column IN (ids)`; on PostgreSQL `column = ANY(:ids)`, one array parameter instead of hundreds (each of which
+    SQLAlchemy and the driver handle one by one, and PostgreSQL parses as a list of constants)."""
     if _postgres():
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+        element = Integer() if isinstance(column.type, Integer) else column.type
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(element)))
     return column.in_(list(ids))
 
 
@@ -81,6 +83,12 @@ def _recordset(table: Table, keys: list[str], rows: Sequence[dict]) -> tuple[str
     columns = ", ".join(f"{_q(k)} {_sql_type(table.c[k])}" for k in keys)
     payload = json.dumps([{k: row[k] for k in keys} for row in rows], default=_iso, separators=(",", ":"))
     return f"json_to_recordset(CAST(:rows AS JSON)) AS u({columns})", {"rows": payload}
+
+
+def recordset(table: Table, keys: list[str], rows: Sequence[dict]) -> tuple[str, dict]:
+    """PostgreSQL: `json_to_recordset(:rows) AS u(…)` of `rows` (the values of `keys`, typed as `table`'s columns) and
+    its one parameter, for a statement of the caller's own (e.g. an UPDATE … FROM it with conditions of its own)."""
+    return _recordset(table, keys, rows)
 
 
 def _source_value(table: Table, key: str) -> str:

@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy import and_, func, or_, select, update
 
 from portal.domain import dunning as rules
+from portal.dunning import bulk
 from portal.extensions import db
 from portal.models import Event, Invoice, InvoiceStatus, Message, MessageInvoice, MessageStatus, Policy
 
@@ -172,7 +173,7 @@ def stopped_many(paid: Sequence[tuple[int, int, int]], *, reason: str) -> dict[i
         for message_id, invoice_id in db.session.execute(
             select(MessageInvoice.message_id, MessageInvoice.invoice_id)
             .join(Message, Message.id == MessageInvoice.message_id)
-            .where(MessageInvoice.invoice_id.in_(ids[start : start + 1000]),
+            .where(bulk.among(MessageInvoice.invoice_id, ids[start : start + 1000]),
                    Message.status == MessageStatus.PENDING.value, ~live.exists())
         ):
             if message_id not in candidates or order[invoice_id] > order[candidates[message_id]]:

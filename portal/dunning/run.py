@@ -146,7 +146,7 @@ def _run_merchant(merchant: Merchant, today: date, result: RunResult, batch_debt
     # kept as two flat integer arrays (16 bytes per due invoice) so memory stays flat at any size.
     debtor_ids, invoice_ids = array("q"), array("q")
     worklist = select(Invoice.debtor_id, Invoice.id).where(
-        Invoice.status == "open", Invoice.next_action_on <= today, Invoice.merchant_id == merchant.id)
+        Invoice.in_status("open"), Invoice.next_action_on <= today, Invoice.merchant_id == merchant.id)
     if only_debtors is not None:
         worklist = worklist.where(Invoice.debtor_id.in_(list(only_debtors)))
     for debtor_id, invoice_id in db.session.execute(worklist.order_by(Invoice.debtor_id, Invoice.id)):

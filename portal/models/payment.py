@@ -213,6 +213,6 @@ class BankEntryKey(db.Model):
 
 
 # Matching a transfer by amount looks up open invoices of exactly that amount through
-# ix_invoice_open_items_open (merchant_id, status, open_minor, id), see portal.payments.reconcile.
+# ix_invoice_open_items_open (merchant_id, open_minor, id) WHERE status = 'open', see portal.payments.reconcile.
 # "Has this IBAN paid before, and for whom?" for the amount-and-payer rule.
 Index("ix_bank_entry_debtor_iban", BankEntry.merchant_id, BankEntry.debtor_iban)

@@ -410,9 +410,9 @@ def _receipts(paid, results, *, today: date) -> None:
 
     fresh = [p for p in paid if any(results[k] is not None and results[k].created for k in p[3])]
     debtor_ids = sorted({inv.debtor_id for _, _, invoices, _, _ in fresh for inv in invoices})
-    debtors = {d.id: d for d in db.session.execute(select(Debtor).where(Debtor.id.in_(debtor_ids))).scalars()} if fresh else {}
+    debtors = {d.id: d for d in db.session.execute(select(Debtor).where(bulk.among(Debtor.id, debtor_ids))).scalars()} if fresh else {}
     numbers = dict(db.session.execute(select(Invoice.id, Invoice.number).where(
-        Invoice.id.in_(sorted({inv.id for _, _, invoices, _, _ in fresh for inv in invoices})))).all()) if fresh else {}
+        bulk.among(Invoice.id, sorted({inv.id for _, _, invoices, _, _ in fresh for inv in invoices})))).all()) if fresh else {}
     receipts.queue_many(
         receipts.item(debtors[invoices[0].debtor_id], ref=ref, method="bank", paid_on=_on(tx, today),
                       currency=tx.currency, amount_minor=tx.amount_minor,
@@ -560,14 +560,14 @@ def _match_ids(merchant: Merchant, payments: Sequence[Transaction]) -> dict[str,
         # References are unique across merchants: looked up by their own index, the tenant checked on
         # the rows found (with `merchant_id = ?` in SQL, SQLite scans the merchant's invoices instead).
         for inv_id, ref, owner in db.session.execute(
-            select(Invoice.id, Invoice.rf_reference, Invoice.merchant_id).where(Invoice.rf_reference.in_(part))
+            select(Invoice.id, Invoice.rf_reference, Invoice.merchant_id).where(bulk.among(Invoice.rf_reference, part))
         ):
             if owner == merchant.id:
                 by_ref[ref] = [inv_id]
         for ref, inv_id, owner in db.session.execute(
             select(PaymentReference.reference, PaymentReferenceInvoice.invoice_id, PaymentReference.merchant_id)
             .join(PaymentReferenceInvoice, PaymentReferenceInvoice.payment_reference_id == PaymentReference.id)
-            .where(PaymentReference.reference.in_(part))
+            .where(bulk.among(PaymentReference.reference, part))
         ):
             if owner == merchant.id:
                 by_ref.setdefault(ref, []).append(inv_id)
@@ -576,7 +576,7 @@ def _match_ids(merchant: Merchant, payments: Sequence[Transaction]) -> dict[str,
             select(PlanRate.rf_reference, CaseInvoice.invoice_id)
             .join(InstallmentPlan, InstallmentPlan.id == PlanRate.plan_id)
             .join(CaseInvoice, CaseInvoice.case_id == InstallmentPlan.case_id)
-            .where(InstallmentPlan.merchant_id == merchant.id, PlanRate.rf_reference.in_(part))
+            .where(InstallmentPlan.merchant_id == merchant.id, bulk.among(PlanRate.rf_reference, part))
         ):
             by_ref.setdefault(ref, []).append(inv_id)
 
@@ -627,7 +627,7 @@ def _open_of_amounts(merchant: Merchant, pairs: Sequence[tuple[int, str]]):
                Debtor.company)
     parts = [
         select(*columns).join(Debtor, Debtor.id == Invoice.debtor_id).where(
-            Invoice.merchant_id == merchant.id, Invoice.status == InvoiceStatus.OPEN.value,
+            Invoice.merchant_id == merchant.id, Invoice.in_status(InvoiceStatus.OPEN.value),
             Invoice.open_minor == amount, Invoice.currency == currency,
         ).order_by(Invoice.id).limit(AMOUNT_CANDIDATES).subquery()
         for amount, currency in pairs
@@ -658,7 +658,7 @@ def _match_amounts(merchant: Merchant, txs: Sequence[Transaction]) -> dict[str, 
     debtor_of: dict[int, int] = {}
     paid_before = sorted({invoice_id for allocations in history.values() for a in allocations for invoice_id, _ in a})
     for part in _batches(paid_before):
-        debtor_of.update(db.session.execute(select(Invoice.id, Invoice.debtor_id).where(Invoice.id.in_(part))).all())
+        debtor_of.update(db.session.execute(select(Invoice.id, Invoice.debtor_id).where(bulk.among(Invoice.id, part))).all())
 
     same_amount: dict[tuple[int, str], list] = {}
     for part in _batches(sorted({(tx.amount_minor, tx.currency) for tx in txs}), size=AMOUNT_PROBES):
@@ -684,7 +684,7 @@ def _match_amounts(merchant: Merchant, txs: Sequence[Transaction]) -> dict[str, 
         for part in _batches(sorted({d for _, ids in whole for d in ids})):
             for invoice_id, debtor_id, currency, open_minor in db.session.execute(
                 select(Invoice.id, Invoice.debtor_id, Invoice.currency, Invoice.open_minor)
-                .where(Invoice.debtor_id.in_(part), Invoice.status == InvoiceStatus.OPEN.value)
+                .where(bulk.among(Invoice.debtor_id, part), Invoice.status == InvoiceStatus.OPEN.value)
             ):
                 owed.setdefault((debtor_id, currency), []).append((invoice_id, open_minor))
         for tx, debtor_ids in whole:

@@ -196,3 +196,47 @@ def test_a_broad_search_finds_the_same_pages_as_a_narrow_one_in_every_order(sign
     assert len(narrow["status=all&q=Weber&sort=due"]) == sum(1 for n in range(1, 141) if n % 45 % 4 in (0, 1))
     assert len(narrow["status=all&q=web&sort=debtor"]) == webers
     assert narrow["status=all&q=RE-0090&sort=due"] == ["RE-00900"]
+
+
+def test_after_a_bank_statement_each_status_lists_exactly_its_invoices_in_every_order(signed_in, merchant_a):
+    """Open invoices have indexes of their own (partial, `WHERE status = 'open'`); the paid ones paid by a bank
+    statement leave them and are listed through the indexes of all statuses: every status, every order, every page
+    shows exactly its invoices once, as the rows themselves say."""
+    from portal.payments.reconcile import import_statements
+    from tests.payments.camt_builder import entry, statement
+
+    today = today_for(merchant_a.timezone)
+    _import(merchant_a, [_row(n, today - timedelta(days=n % 11), amount=f"{(n * 37) % 90 + 10}.00", ref=f"K-{n % 30:02d}")
+                         for n in range(1, 131)])
+    invoices = db.session.execute(select(Invoice).order_by(Invoice.id)).scalars().all()
+    paid = [inv for inv in invoices if inv.id % 3 == 0]
+    part = invoices[1]  # paid in part: stays open with less open
+    entries = [entry(f"{inv.amount_minor // 100}.{inv.amount_minor % 100:02d}", ref=f"B{inv.id}", rf=inv.rf_reference)
+               for inv in paid] + [entry("5.00", ref="PART", rf=part.rf_reference)]
+    result = import_statements(merchant_a, statement(*entries), "stmt.xml", actor="test", today=today)
+    db.session.commit()
+    assert result.total("booked") == len(paid) + 1
+
+    def walk(query: str) -> list[str]:
+        seen, url = [], f"/office/invoices?{query}"
+        while url:
+            html = signed_in.get(url).get_data(as_text=True)
+            seen += _numbers(html)
+            nxt = re.search(r'rel="next" href="([^"]+)"', html)
+            url = nxt.group(1).replace("&amp;", "&") if nxt else None
+        return seen
+
+    db.session.expire_all()
+    rows = db.session.execute(select(Invoice, Debtor).join(Debtor, Debtor.id == Invoice.debtor_id)).all()
+    keys = {"due": lambda i, d: (i.due_date,), "number": lambda i, d: (i.number,), "amount": lambda i, d: (i.amount_minor,),
+            "open": lambda i, d: (i.open_minor,), "debtor": lambda i, d: (d.name, d.id),
+            "step": lambda i, d: (i.dunning_step or "",)}
+    assert {i.status for i, _ in rows} == {"open", "paid"}
+    for status in ("open", "paid", "all"):
+        for sort, key in keys.items():
+            for desc in (False, True):
+                chosen = [(i, d) for i, d in rows if status == "all" or i.status == status]
+                expected = [i.number for i, d in sorted(chosen, key=lambda r: (*key(*r), r[0].id), reverse=desc)]
+                shown = walk(f"status={status}&sort={sort}" + ("&dir=desc" if desc else ""))
+                assert shown == expected, (status, sort, desc)
+    assert len(walk("status=paid")) == len(paid)
