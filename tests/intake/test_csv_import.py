@@ -264,15 +264,15 @@ def traced_peak(path, merchant) -> tuple[int, object]:
 
 def test_a_big_file_is_imported_in_memory_that_does_not_grow_with_its_rows(merchant, tmp_path):
     # Holding every parsed row until the write (as the import used to) costs about 2 KB a line:
-    # 30,000 more lines would add some 60 MB. Streamed, a line leaves only its invoice number with
+    # 15,000 more lines would add some 30 MB. Streamed, a line leaves only its invoice number with
     # its first line and fingerprint behind (the rows wait in a temporary file): under 300 bytes.
     small, big = tmp_path / "small.csv", tmp_path / "big.csv"
-    small.write_bytes(german_excel(many_rows(10_000, debtors=1_000)))
-    big.write_bytes(german_excel(many_rows(40_000, debtors=1_000)))
+    small.write_bytes(german_excel(many_rows(5_000, debtors=1_000)))
+    big.write_bytes(german_excel(many_rows(20_000, debtors=1_000)))
     small_peak, small_result = traced_peak(small, merchant)
     big_peak, big_result = traced_peak(big, merchant)
-    assert (small_result.created, big_result.created, big_result.debtors_created) == (10_000, 40_000, 1_000)
-    per_line = (big_peak - small_peak) / 30_000
+    assert (small_result.created, big_result.created, big_result.debtors_created) == (5_000, 20_000, 1_000)
+    per_line = (big_peak - small_peak) / 15_000
     assert per_line < 300, f"{per_line:.0f} bytes per additional line"
 
 
