@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from portal.cli import merchant_by_slug
+from portal.clock import today_for
 from portal.extensions import db
 
 dunning = AppGroup("dunning", help="Dunning runs and handover exports.")
@@ -68,7 +69,7 @@ def _login() -> str:
 @base_rates_cli.command("set", context_settings={"ignore_unknown_options": True})  # a negative RATE is no option
 @click.argument("valid_from")
 @click.argument("rate")
-@click.option("--today", help="Act as of this day (YYYY-MM-DD); default: today (UTC).")
+@click.option("--today", help="Act as of this day (YYYY-MM-DD); default: today in Germany (the base rate's calendar).")
 def base_rates_set(valid_from, rate, today):
     """Enter RATE (percent, e.g. 1.27 or -0.88) for the half-year starting VALID_FROM (YYYY-01-01 or YYYY-07-01).
 
@@ -81,7 +82,8 @@ def base_rates_set(valid_from, rate, today):
     from portal.models import Event, Merchant
 
     day = _day(valid_from)
-    as_of = _day(today) or date.today()
+    # The base rate is the Bundesbank's: its half-years begin at midnight in Germany, not at midnight UTC.
+    as_of = _day(today) or today_for("Europe/Berlin")
     actor = f"cli:{_login()}"
     try:
         result = base_rates.set_rate(day, parse_rate(rate), actor=actor, today=as_of)

@@ -43,6 +43,27 @@ def test_a_rate_in_force_cannot_be_changed_but_one_for_a_coming_half_year_can_be
         (Decimal("1.50"), None), (Decimal("1.60"), Decimal("1.50"))]
 
 
+def test_without_a_day_the_command_line_reckons_in_germany_where_the_half_year_begins_an_hour_before_utc(
+        app, runner, monkeypatch):
+    # At 23:30 UTC on 30 June it is 01:30 on 1 July in Germany: the half-year from 1 July has begun, and its
+    # rate (entered ahead) can no longer be changed. (A year far ahead, so the real clock cannot decide.)
+    from datetime import datetime, timezone
+
+    import portal.clock
+
+    assert set_rate(runner, "2099-07-01", "1.50", "--today", "2099-06-01").exit_code == 0
+
+    class LateOnThirtiethOfJune(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2099, 6, 30, 23, 30, tzinfo=timezone.utc).astimezone(tz)
+
+    monkeypatch.setattr(portal.clock, "datetime", LateOnThirtiethOfJune)
+    refused = set_rate(runner, "2099-07-01", "1.60")
+    assert refused.exit_code == 1 and "stays 1.50 %" in refused.output
+    assert base_rates.current_table().rate_on(date(2099, 7, 1)) == Decimal("1.50")
+
+
 def test_the_command_line_entry_is_in_every_merchants_audit_log_with_the_login_name(app, runner, monkeypatch):
     monkeypatch.setattr("getpass.getuser", lambda: "ops-anna")
     a, b = make_merchant(), make_merchant()
