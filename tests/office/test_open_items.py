@@ -39,6 +39,17 @@ def _numbers(html: str) -> list[str]:
     return re.findall(r'data-label="[^"]*"><a href="/office/invoices/\d+">([^<]+)</a>', html)
 
 
+def _walk_pages(client, query: str) -> list[str]:
+    """The invoice numbers of every page of the open-items list for `query`, following its "next" links."""
+    seen, url = [], f"/office/invoices?{query}"
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        seen += _numbers(html)
+        nxt = re.search(r'rel="next" href="([^"]+)"', html)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else None
+    return seen
+
+
 def test_filters_combine_and_search_finds_email_phone_and_rf_reference(signed_in, merchant_a):
     today = today_for(merchant_a.timezone)
     _import(merchant_a, [
@@ -177,13 +188,7 @@ def test_a_broad_search_finds_the_same_pages_as_a_narrow_one_in_every_order(sign
             + [_row(900, today, ref="K-WEB", name="Zoe Zander")])  # found by its number only below
 
     def walk(query: str) -> list[str]:
-        seen, url = [], f"/office/invoices?{query}"
-        while url:
-            html = signed_in.get(url).get_data(as_text=True)
-            seen += _numbers(html)
-            nxt = re.search(r'rel="next" href="([^"]+)"', html)
-            url = nxt.group(1).replace("&amp;", "&") if nxt else None
-        return seen
+        return _walk_pages(signed_in, query)
 
     queries = [f"status=all&q={q}&sort={sort}{d}" for q in ("Weber", "web", "RE-0090")
                for sort in ("due", "debtor", "amount", "step", "number") for d in ("", "&dir=desc")]
@@ -218,13 +223,7 @@ def test_after_a_bank_statement_each_status_lists_exactly_its_invoices_in_every_
     assert result.total("booked") == len(paid) + 1
 
     def walk(query: str) -> list[str]:
-        seen, url = [], f"/office/invoices?{query}"
-        while url:
-            html = signed_in.get(url).get_data(as_text=True)
-            seen += _numbers(html)
-            nxt = re.search(r'rel="next" href="([^"]+)"', html)
-            url = nxt.group(1).replace("&amp;", "&") if nxt else None
-        return seen
+        return _walk_pages(signed_in, query)
 
     db.session.expire_all()
     rows = db.session.execute(select(Invoice, Debtor).join(Debtor, Debtor.id == Invoice.debtor_id)).all()
