@@ -9,6 +9,7 @@ README's walk-through are written to docs/screenshots/.
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -43,6 +44,7 @@ class Site(LiveServer):
         shop = make_merchant("garden", name="Gartenhaus Sonnenberg", support_email="hilfe@garden.example")
         self.shop_id = shop.id
         make_user(shop, "admin@garden.example", role="admin", password=PASSWORD).name = "Anna Admin"
+        make_user(shop, "clerk@garden.example", role="admin", password=PASSWORD).language = "en"  # works in English
         today = today_for(shop.timezone)
         rows = []
         for n in range(1, 61):
@@ -229,6 +231,35 @@ def test_totals_of_a_long_list_and_earlier_timeline_entries_with_and_without_jav
         whole = presenter.for_invoice(db.session.get(Invoice, invoice_id))
     assert len(everything) == len(whole) > 60 and sum(t.startswith("Rechnung über") for t in everything) == 1
     assert _no_sideways_scroll(page)
+    page.locator("#timeline h2").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"invoice-timeline-earlier-{name}.png"), full_page=False)
+    context.close()
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_timeline_pages_read_in_english_for_staff_who_work_in_english(browser, site, size, js):
+    context = browser.new_context(viewport=size, locale="en-GB", java_script_enabled=js)
+    page = context.new_page()
+    sign_in_office(page, site.base, "clerk@garden.example", PASSWORD)
+    with site.app.app_context():
+        invoice_id = db.session.query(Invoice).filter_by(merchant_id=site.shop_id).order_by(Invoice.id).first().id
+    page.goto(site.base + f"/office/invoices/{invoice_id}")
+    assert page.locator(".timeline li").count() == 50
+    more = page.locator("text=Show earlier entries")
+    more.scroll_into_view_if_needed()
+    name = f"en-{'js' if js else 'no-js'}-{size['width']}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"invoice-timeline-{name}.png"), full_page=False)
+    text = page.inner_text("main")
+    assert "Frühere" not in text and "Rechnung über" not in text and not re.search(r"\b\d{2}\.\d{2}\.\d{2,4}\b", text)
+    more.click()
+    if js:
+        page.locator(".timeline li").nth(50).wait_for()
+    else:
+        page.wait_for_url("**before=**")
+        assert "Back to the newest entries" in page.inner_text("#timeline")
+    assert page.locator("text=Show earlier entries").count() == 0 and _no_sideways_scroll(page)
     page.locator("#timeline h2").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / f"invoice-timeline-earlier-{name}.png"), full_page=False)
     context.close()
