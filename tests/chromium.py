@@ -36,6 +36,25 @@ def browser():
         b.close()
 
 
+def _read_at_once(app):
+    """The app's whole response read (and its iterable closed) before werkzeug's development server writes it.
+
+    When a browser drops a connection while a file is sent (Chromium does, e.g. for a favicon it has cached),
+    werkzeug's server can skip closing the response: its after-response read of the socket raises first. The
+    file is then closed by the garbage collector, and the ResourceWarning fails whichever test is running
+    (warnings are errors in this suite). Responses in these tests are small; reading them whole costs nothing."""
+
+    def wsgi(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 class LiveServer:
     """The real app on a free loopback port over its own SQLite file, served from a thread.
 
@@ -55,7 +74,7 @@ class LiveServer:
             f"sqlite:///{tmp / 'live.sqlite3'}", BASE_URL=self.base, STORAGE_DIR=str(tmp / "storage"),
             PORTAL_LINK_RATE_LIMIT="1000/minute", PORTAL_NEW_LINK_RATE_LIMIT="1000/minute", **settings,
         ))
-        self.httpd.app = self.app
+        self.httpd.app = _read_at_once(self.app)
         with self.app.app_context():
             db.create_all()
             self.seed()
