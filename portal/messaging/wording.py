@@ -291,7 +291,7 @@ def _frozen(values: dict, names: tuple[str, ...]):
             continue
         if isinstance(value, InvoiceList):
             out.append((name, (InvoiceList, tuple(value))))
-        elif isinstance(value, _SCALARS) and not isinstance(value, InvoiceList):
+        elif isinstance(value, _SCALARS):
             out.append((name, (type(value), value)))
         else:
             return None

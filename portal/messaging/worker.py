@@ -267,7 +267,7 @@ class Batch:
         flushes = self.flushes
         try:
             job = _render(message, self.now, self.prefetch)
-            if self.flushes != flushes and not isinstance(session.get_bind(), Connection):
+            if self.flushes != flushes and not _sandboxed():
                 self.commit_rendering(session)  # (the simulator's sandbox is one transaction, rolled back at its end)
             return job
         except ChannelError as exc:
@@ -348,9 +348,14 @@ class Batch:
         db.session.commit()
 
 
+def _sandboxed() -> bool:
+    """The session is bound to one connection: the simulator's sandbox, one transaction rolled back at its end."""
+    return isinstance(db.session.get_bind(), Connection)
+
+
 def _threaded(transport) -> bool:
     """The hand-over gets its own thread for the live channels, outside the simulator's sandbox."""
-    return isinstance(transport, LiveTransport) and not isinstance(db.session.get_bind(), Connection)
+    return isinstance(transport, LiveTransport) and not _sandboxed()
 
 
 class _Sender:
@@ -419,7 +424,7 @@ class _Marks:
     in that transaction: nothing leaves it, and on SQLite a second connection would wait for its lock."""
 
     def __init__(self):
-        self.sandboxed = isinstance(db.session.get_bind(), Connection)
+        self.sandboxed = _sandboxed()
         self.postgres = db.engine.dialect.name == "postgresql"
         self.statements: dict[tuple[str, ...], tuple[str, list]] = {}
         if self.sandboxed:
